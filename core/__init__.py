@@ -1,0 +1,85 @@
+"""The platform core: ``create_app`` and the services every domain uses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from core.config import load_config
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get(
+        "KINSHIP_INSTANCE_PATH", str(Path(__file__).resolve().parent.parent / "instance")))
+    app.config.from_mapping(load_config(Path(app.instance_path)))
+    if test_config:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from core.security import check_production_config
+
+    check_production_config(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_hooks(app)
+    register_errorhandlers(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from core import audit, events, models, scheduler  # noqa: F401 - register the tables
+    from core.database import configure_engine
+    from core.extensions import csrf, db, login_manager, migrate
+
+    configure_engine(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).resolve().parent.parent / "migrations"),
+                     render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "core.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.session_protection = None  # server-side sessions do this job (core.sessions)
+
+    from core import sessions
+
+    sessions.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    import forum
+    import moderation
+    import modules
+    import outcomes
+    from core.views import bp as core_bp
+
+    app.register_blueprint(core_bp)
+    for package in (modules, forum, moderation, outcomes):
+        app.register_blueprint(package.bp)
+
+
+def register_hooks(app: Flask) -> None:
+    from core.security import add_security_headers
+    from core.templating import inject_globals, localtime
+
+    app.after_request(add_security_headers)
+    app.context_processor(inject_globals)
+    app.add_template_filter(localtime, "localtime")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from core.views.errors import register
+
+    register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from core.cli import register
+    from outcomes.cli import demo_cli
+
+    register(app)
+    app.cli.add_command(demo_cli)

@@ -1,0 +1,158 @@
+"""Append-only, hash-chained audit log.
+
+``record`` flushes and never commits: the entry lands in the caller's
+transaction, so an action and its audit entry commit or roll back together.
+Each entry's hash covers its fields and the previous entry's hash; appenders
+are serialised by updating the single ``audit_head`` row first (a row lock on
+PostgreSQL, the write lock on SQLite), so the chain cannot fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import utcnow
+from core.extensions import db
+
+GENESIS = "0" * 64
+
+
+class AuditHead(db.Model):
+    """One row: the sequence number and hash of the newest audit entry."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_entry_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: position in the chain, 1, 2, 3... without gaps
+    seq: Mapped[int] = mapped_column(unique=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[int | None]
+    #: small structured facts; never free text, phone numbers or message bodies
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    payload = json.dumps(
+        {
+            "seq": entry.seq,
+            "at": entry.at.isoformat(timespec="microseconds"),
+            "actor_id": entry.actor_id,
+            "action": entry.action,
+            "target_type": entry.target_type,
+            "target_id": entry.target_id,
+            "detail": entry.detail,
+            "prev_hash": entry.prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def record(
+    action: str,
+    *,
+    actor: Any = None,
+    target: Any = None,
+    **detail: Any,
+) -> AuditEntry:
+    """Append an entry. ``actor`` and ``target`` are model instances or None."""
+    session = db.session
+    head_id = _ensure_head()
+    session.execute(update(AuditHead).where(AuditHead.id == head_id).values(seq=AuditHead.seq + 1))
+    seq, prev_hash = session.execute(
+        select(AuditHead.seq, AuditHead.last_hash).where(AuditHead.id == head_id)
+    ).one()
+    entry = AuditEntry(
+        seq=seq,
+        at=utcnow(),
+        actor_id=getattr(actor, "id", None),
+        action=action,
+        target_type=_target_type(target),
+        target_id=getattr(target, "id", None),
+        detail=json.loads(json.dumps(detail, default=str)),
+        prev_hash=prev_hash,
+    )
+    entry.hash = entry_hash(entry)
+    session.add(entry)
+    session.execute(update(AuditHead).where(AuditHead.id == head_id).values(last_hash=entry.hash))
+    session.flush()
+    return entry
+
+
+def _ensure_head() -> int:
+    head = db.session.execute(select(AuditHead.id).where(AuditHead.id == 1)).scalar()
+    if head is None:
+        db.session.add(AuditHead(id=1, seq=0, last_hash=GENESIS))
+        db.session.flush()
+    return 1
+
+
+def _target_type(target: Any) -> str | None:
+    if target is None:
+        return None
+    return getattr(target, "__tablename__", type(target).__name__.lower())
+
+
+@dataclass
+class ChainReport:
+    checked: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_seq is None
+
+
+def verify_chain(batch: int = 1000) -> ChainReport:
+    """Recompute every hash in order; report the first entry that does not fit."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    last_id = 0
+    while True:
+        rows = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not rows:
+            break
+        for entry in rows:
+            if entry.seq != expected_seq:
+                return ChainReport(checked, entry.seq, f"expected entry {expected_seq} here: "
+                                   "an entry was deleted or inserted")
+            if entry.prev_hash != prev_hash:
+                return ChainReport(checked, entry.seq, "does not link to the entry before it")
+            if entry_hash(entry) != entry.hash:
+                return ChainReport(checked, entry.seq, "its content was changed after it was written")
+            prev_hash = entry.hash
+            expected_seq += 1
+            checked += 1
+            last_id = entry.id
+        db.session.expunge_all()
+    head = db.session.get(AuditHead, 1)
+    if head is not None and (head.seq != checked or head.last_hash != prev_hash):
+        return ChainReport(checked, checked + 1, "the newest entries are missing (chain was cut)")
+    return ChainReport(checked)

@@ -1,0 +1,91 @@
+"""Configuration from environment variables, with documented defaults.
+
+Every variable is listed in README.md. ``load_config`` returns a plain dict that
+``create_app`` applies; ``test_config`` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+#: the placeholder that the production guard refuses
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _dev_secret_key(instance_path: Path) -> str:
+    """A per-checkout random key for development, kept in ``instance/secret_key``."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(instance_path: Path) -> dict[str, Any]:
+    env = os.environ.get("KINSHIP_ENV", "development")
+    production = env == "production"
+    secret = os.environ.get("SECRET_KEY") or (
+        DEFAULT_SECRET_KEY if production else _dev_secret_key(instance_path)
+    )
+    database_url = os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{instance_path / 'kinship.sqlite3'}"
+    )
+    https = _flag("KINSHIP_HTTPS", production)
+    return {
+        "KINSHIP_ENV": env,
+        "DEBUG": _flag("FLASK_DEBUG"),
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "KINSHIP_ALLOW_SQLITE": _flag("KINSHIP_ALLOW_SQLITE"),
+        "KINSHIP_DEMO": _flag("KINSHIP_DEMO"),
+        "KINSHIP_HTTPS": https,
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "SESSION_COOKIE_SECURE": https,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "__Host-kinship" if https else "kinship",
+        "REMEMBER_COOKIE_SECURE": https,
+        "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
+        "SESSION_ABSOLUTE_HOURS": _int("SESSION_ABSOLUTE_HOURS", 12),
+        "INVITE_VALID_DAYS": _int("INVITE_VALID_DAYS", 14),
+        "LOGIN_MAX_FAILURES_ACCOUNT": _int("LOGIN_MAX_FAILURES_ACCOUNT", 5),
+        "LOGIN_MAX_FAILURES_IP": _int("LOGIN_MAX_FAILURES_IP", 30),
+        "LOGIN_LOCK_MINUTES": _int("LOGIN_LOCK_MINUTES", 15),
+        "DEFAULT_PHONE_REGION": os.environ.get("DEFAULT_PHONE_REGION", "GB"),
+        "DEFAULT_TIMEZONE": os.environ.get("DEFAULT_TIMEZONE", "Europe/London"),
+        "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 3),
+        "ARGON2_MEMORY_COST": _int("ARGON2_MEMORY_COST", 65536),
+        "SCHEDULER_STANDBY_POLL_SECONDS": float(
+            os.environ.get("SCHEDULER_STANDBY_POLL_SECONDS", "5")
+        ),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    }
+
+
+def normalise_database_url(url: str) -> str:
+    """Send ``postgres://`` and ``postgresql://`` URLs to psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")

@@ -1,0 +1,42 @@
+"""Values every template can use: site name, navigation, demo flag."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app, g
+from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
+
+from core import navigation, settings
+
+
+def site_settings() -> dict[str, Any]:
+    if "kinship_settings" not in g:
+        try:
+            g.kinship_settings = settings.get_all()
+        except SQLAlchemyError:  # the error page for "database down" still renders
+            g.kinship_settings = dict(settings.DEFAULTS)
+    return g.kinship_settings
+
+
+def inject_globals() -> dict[str, Any]:
+    return {
+        "site": site_settings,
+        "nav_items": lambda: navigation.items_for(current_user),
+        "demo_mode": current_app.config["KINSHIP_DEMO"],
+    }
+
+
+def localtime(value: datetime | None, tz: str | None = None, fmt: str = "%a %d %b, %H:%M") -> str:
+    """Show an aware UTC time in a person's time zone (UTC for staff pages)."""
+    if value is None:
+        return ""
+    try:
+        zone = ZoneInfo(tz) if tz else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    text = value.astimezone(zone).strftime(fmt)
+    return text + (" UTC" if zone is UTC else "")

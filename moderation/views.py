@@ -1,0 +1,39 @@
+"""Moderator pages: the caseload and a participant's timeline."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask_login import current_user
+
+from core import navigation
+from core.access import role_required
+from core.events import KINDS
+from core.extensions import db
+from core.models import Participant
+from core.roles import MODERATORS
+from moderation import bp, services
+
+navigation.add("Caseload", "moderation.caseload", MODERATORS, order=10)
+
+
+@bp.route("/")
+@role_required(*MODERATORS)
+def caseload():
+    everyone = request.args.get("all") == "1"
+    band = request.args.get("band", "")
+    rows = services.caseload(current_user, everyone=everyone)
+    if band in {"green", "amber", "red", "grey"}:
+        rows = [r for r in rows if r.band == band]
+    return render_template("moderation/caseload.html", rows=rows, everyone=everyone, band=band)
+
+
+@bp.route("/participants/<int:participant_id>")
+@role_required(*MODERATORS)
+def participant(participant_id: int):
+    person = db.get_or_404(Participant, participant_id)
+    try:
+        events = services.view_participant(person, actor=current_user)
+    except services.PermissionDenied:
+        abort(403)
+    db.session.commit()
+    return render_template("moderation/participant.html", person=person, events=events, kinds=KINDS)
