@@ -22,6 +22,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from core.security import check_production_config
 
     check_production_config(app)
+    if app.config["PROXY_HOPS"]:
+        # behind nginx: take the client address and scheme from the proxy's headers, so
+        # per-address sign-in throttling sees real clients (not one shared 127.0.0.1)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)  # type: ignore[method-assign]
     register_extensions(app)
     register_blueprints(app)
     register_hooks(app)
@@ -79,7 +86,9 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     from core.cli import register
+    from modules.cli import modules_cli
     from outcomes.cli import demo_cli
 
     register(app)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(modules_cli)

@@ -74,6 +74,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SCHEDULER_STANDBY_POLL_SECONDS": float(
             os.environ.get("SCHEDULER_STANDBY_POLL_SECONDS", "5")
         ),
+        "SCHEDULER_HEARTBEAT_SECONDS": float(os.environ.get("SCHEDULER_HEARTBEAT_SECONDS", "15")),
+        #: how many reverse proxies (nginx) sit in front; their X-Forwarded-For/Proto are trusted
+        "PROXY_HOPS": _int("PROXY_HOPS", 0),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

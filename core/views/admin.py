@@ -12,6 +12,7 @@ from core.audit import AuditEntry
 from core.extensions import db
 from core.forms import ConfirmForm, ConsentVersionForm, RoleForm, SettingsForm, StaffForm
 from core.models import ConsentRecord, ConsentVersion, User
+from core.names import display_key
 from core.roles import ROLE_LABELS, Role
 from core.views import bp
 
@@ -35,8 +36,9 @@ def admin_users():
     if role in {r.value for r in Role}:
         query = query.where(User.role == Role(role))
     if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(User.email).like(like), User.display_key.like(like)))
+        # display_key is casefolded and accent-free, so "Zoë" is found as typed
+        query = query.where(or_(func.lower(User.email).like(f"%{q.lower()}%"),
+                                User.display_key.like(f"%{display_key(q)}%")))
     users = db.session.scalars(query.limit(500)).all()
     return render_template("core/admin/users.html", users=users, role=role, q=q,
                            roles=ROLE_LABELS)
@@ -68,6 +70,11 @@ def admin_user(user_id: int):
     user = db.get_or_404(User, user_id)
     form = RoleForm(role=user.role.value)
     if form.validate_on_submit():
+        if Role(form.role.data) == user.role:
+            # the button pressed without picking another role must not sign them out
+            # nor log a role change that never happened
+            flash("The role is unchanged.", "info")
+            return redirect(url_for("core.admin_user", user_id=user.id))
         try:
             accounts.change_role(user, Role(form.role.data), actor=current_user)
         except accounts.AccountError as exc:

@@ -7,7 +7,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from core.extensions import db
+from core.extensions import db, login_manager
 
 MESSAGES = {
     400: ("Something was wrong with that request",
@@ -50,6 +50,9 @@ def register(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(exc: OperationalError):
         db.session.rollback()
+        # render as if signed out: loading the signed-in user needs the database too, and
+        # failing again here would replace this page with the server's bare error
+        login_manager._update_request_context_with_user()
         app.logger.error("database unavailable on %s: %s", request.endpoint, type(exc.orig).__name__)
         return _render(503)
 
