@@ -8,20 +8,21 @@ import zoneinfo
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,
                      StringField, SubmitField, TextAreaField, TimeField)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
 from core.roles import ROLE_LABELS, Role
 
 
 @functools.cache
-def timezone_choices() -> list[tuple[str, str]]:
+def timezone_choices() -> list[SelectChoice]:
     zones = sorted(z for z in zoneinfo.available_timezones()
                    if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/")))
-    return [(z, z.replace("_", " ")) for z in zones]
+    return [SelectChoice(z, z.replace("_", " ")) for z in zones]
 
 
-def staff_role_choices() -> list[tuple[str, str]]:
-    return [(r.value, ROLE_LABELS[r]) for r in Role if r != Role.PARTICIPANT]
+def staff_role_choices() -> list[SelectChoice]:
+    return [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role if r != Role.PARTICIPANT]
 
 
 class LoginForm(FlaskForm):
