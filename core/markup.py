@@ -10,14 +10,17 @@ from __future__ import annotations
 import nh3
 from markdown_it import MarkdownIt
 
-_md = MarkdownIt("js-default", {"breaks": True, "linkify": False})
+#: with ``breaks`` a single newline is a line break (forum posts, typed on phones);
+#: without, it is a space (authored content, whose paragraphs may be wrapped in the file)
+_md = {breaks: MarkdownIt("js-default", {"breaks": breaks, "linkify": False})
+       for breaks in (True, False)}
 
 TAGS = {"p", "br", "strong", "em", "ul", "ol", "li", "a", "h2", "h3", "h4", "blockquote", "code"}
 ATTRIBUTES = {"a": {"href", "title"}}
 
 
-def render(text: str, *, extra_tags: set[str] | None = None) -> str:
-    html = _md.render(text)
+def render(text: str, *, extra_tags: set[str] | None = None, breaks: bool = True) -> str:
+    html = _md[breaks].render(text)
     return nh3.clean(
         html,
         tags=TAGS | (extra_tags or set()),
