@@ -87,8 +87,9 @@ def register_errorhandlers(app: Flask) -> None:
 def register_cli(app: Flask) -> None:
     from core.cli import register
     from modules.cli import modules_cli
-    from outcomes.cli import demo_cli
+    from outcomes.cli import demo_cli, outcomes_cli
 
     register(app)
     app.cli.add_command(demo_cli)
     app.cli.add_command(modules_cli)
+    app.cli.add_command(outcomes_cli)

@@ -1,6 +1,10 @@
-"""``flask demo``: the demo study for trying Kinship out."""
+"""``flask demo`` (the demo study for trying Kinship out) and ``flask outcomes``
+(score questionnaires by hand, check instrument definitions)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import click
 from flask.cli import AppGroup
@@ -29,3 +33,71 @@ def logins() -> None:
     from outcomes import demo
 
     click.echo(demo.logins_text())
+
+
+# ``flask outcomes``: the imports sit inside the commands so that starting the app does not
+# read the instrument definitions.
+
+outcomes_cli = AppGroup("outcomes", help="Trial outcomes: score questionnaires, check "
+                                         "instrument definitions.")
+instruments_cli = AppGroup("instruments", help="Questionnaire instrument definitions.")
+outcomes_cli.add_command(instruments_cli)
+
+
+@outcomes_cli.command("score", context_settings={"ignore_unknown_options": True})
+@click.argument("instrument_id", metavar="INSTRUMENT")
+@click.argument("responses", nargs=-1, metavar="R1 R2 ...")
+@click.option("--definitions", type=click.Path(exists=True, path_type=Path), default=None,
+              help="A file or folder of study-defined instruments to use as well.")
+def score_answers(instrument_id: str, responses: tuple[str, ...],
+                  definitions: Path | None) -> None:
+    """Score INSTRUMENT from answers in item order (NA for a missing answer).
+
+    Prints one JSON object: instrument, total (and total_sum for mspss), subscales, labels,
+    missing, status; null where a score cannot be computed. Exits 2, naming the item, when an
+    answer is invalid.
+    """
+    import json
+
+    from outcomes import instruments, scoring
+
+    try:
+        instrument = instruments.get(instrument_id, extra=definitions)
+        result = scoring.score(instrument, scoring.parse_responses(instrument, responses))
+    except (instruments.UnknownInstrument, instruments.InstrumentError,
+            scoring.ScoringError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    click.echo(json.dumps(_json_numbers(result.as_dict())))
+
+
+def _json_numbers(value: Any) -> Any:
+    """Floats that are whole numbers as ints (``45.0`` -> ``45``), everything else unchanged."""
+    if isinstance(value, dict):
+        return {key: _json_numbers(item) for key, item in value.items()}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@instruments_cli.command("validate")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def validate_instruments(path: Path | None) -> None:
+    """Check instrument definitions: the built-in ones, or PATH (a file or a folder).
+
+    Prints ``file:line: message`` for each problem and exits 1 when there is any.
+    """
+    from outcomes import instruments
+
+    found, problems = instruments.check_path(path or _relative(instruments.BUILTIN_DIR))
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        raise SystemExit(1)
+    click.echo(f"{len(found)} instrument definition(s) checked: no problems.")
+
+
+def _relative(path: Path) -> Path:
+    """``path`` relative to the working directory when it is inside it, for shorter messages."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path

@@ -24,7 +24,7 @@ from core.passwords import hash_password
 from core.roles import Role
 from outcomes.models import Arm, Study
 
-DEMO_PASSWORD = "kinship-demo-2026"
+DEMO_PASSWORD = "kinship-demo-2026"  # noqa: S105 - demo mode only, printed by make run
 STAFF = [
     ("admin@demo.kinship.test", Role.ADMIN, "Robin (admin)"),
     ("researcher@demo.kinship.test", Role.RESEARCHER, "Dr Ada Okafor"),

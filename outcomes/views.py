@@ -78,9 +78,10 @@ def enrol():
                 flash(str(exc), "error")
         else:
             db.session.commit()
-            return render_template("outcomes/invite_link.html", participant=issued.invite.participant,
-                                   link=url_for("core.invite", token=issued.token, _external=True),
-                                   invite=issued.invite)
+            return render_template(
+                "outcomes/invite_link.html", participant=issued.invite.participant,
+                link=url_for("core.invite", token=issued.token, _external=True),
+                invite=issued.invite)
     return render_template("outcomes/enrol.html", form=form, study=study)
 
 
