@@ -55,11 +55,18 @@ def check_display_name(name: str, *, exclude_user: User | None = None,
         None if 2 <= len(name) <= 40 else "Use 2 to 40 characters.")
     if problem:
         raise AccountError(problem, "display_name")
-    query = select(User.id).where(User.display_key == display_key(name))
+    key = display_key(name)
+    if len(key) > User.__table__.c.display_key.type.length:  # "ß" casefolds to "ss", and so on
+        raise AccountError("Please choose a shorter name.", "display_name")
+    query = select(User.id).where(User.display_key == key)
     if exclude_user is not None:
         query = query.where(User.id != exclude_user.id)
     if db.session.scalar(query) is not None:
         raise AccountError("Someone already uses that name. Please choose another.", "display_name")
+    # sign-in accepts a study code or a display name, so the two must never meet
+    if db.session.scalar(select(Participant.id).where(func.lower(Participant.study_code) == key)):
+        raise AccountError("That is a study code. Please choose a nickname instead.",
+                           "display_name")
     return name
 
 
@@ -132,8 +139,16 @@ def next_study_code(study: object) -> str:
     while True:
         count += 1
         code = f"{prefix}-{count:04d}"
-        if db.session.scalar(select(Participant.id).where(Participant.study_code == code)) is None:
+        if not _code_in_use(code):
             return code
+
+
+def _code_in_use(code: str) -> bool:
+    """Taken as a study code, or as a display name (sign-in accepts either)."""
+    return bool(
+        db.session.scalar(select(Participant.id).where(Participant.study_code == code))
+        or db.session.scalar(select(User.id).where(User.display_key == display_key(code)))
+    )
 
 
 def enrol_participant(study: object, *, actor: User, study_code: str | None = None,
@@ -143,7 +158,7 @@ def enrol_participant(study: object, *, actor: User, study_code: str | None = No
     code = (study_code or "").strip().upper() or next_study_code(study)
     if not 3 <= len(code) <= 40 or not all(c.isalnum() or c in "-_" for c in code):
         raise AccountError("Use 3 to 40 letters, digits, dashes or underscores.", "study_code")
-    if db.session.scalar(select(Participant.id).where(Participant.study_code == code)):
+    if _code_in_use(code):
         raise AccountError(f"Study code {code} is already in use.", "study_code")
     if moderator is not None and moderator.role not in (Role.PEER_MODERATOR, Role.CLINICIAN):
         raise AccountError("Only a moderator or clinician can hold a caseload.", "moderator")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from core import audit
 from core.clock import utcnow
@@ -34,7 +35,7 @@ class LoginError(Exception):
 class LockedOut(LoginError):
     def __init__(self, until: datetime) -> None:
         self.until = until
-        minutes = max(1, int((until - utcnow()).total_seconds() // 60) + 1)
+        minutes = max(1, math.ceil((until - utcnow()).total_seconds() / 60))
         super().__init__(
             f"Too many attempts. For your safety, signing in is paused for about "
             f"{minutes} minute{'s' if minutes != 1 else ''}. It unlocks by itself."
@@ -49,27 +50,37 @@ def ip_key(ip: str | None) -> str:
     return hmac.new(secret, (ip or "unknown").encode(), hashlib.sha256).hexdigest()
 
 
-def account_key(identifier: str) -> str:
-    return display_key(identifier)[:254]
+def account_key(identifier: str, user: User | None) -> str:
+    """Whom an attempt counts against: the account when the identifier names one (so
+    its study code and display name share one count), else the casefolded text typed."""
+    if user is not None:
+        return f"user:{user.id}"
+    return "typed:" + display_key(identifier)[:240]
 
 
-def lockout_until(identifier: str, ip: str | None) -> datetime | None:
-    """When the account or the address may try again, or None if not locked."""
+def mfa_key(user: User) -> str:
+    """Second-step codes are counted apart from passwords: a known password must not
+    reset the count of wrong codes."""
+    return f"mfa:{user.id}"
+
+
+def lockout_until(key: str, ip: str | None) -> datetime | None:
+    """When the account key or the address may try again, or None if not locked."""
     config = current_app.config
     window = timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
     since = utcnow() - window
     checks = (
-        (LoginAttempt.account_key, account_key(identifier), config["LOGIN_MAX_FAILURES_ACCOUNT"]),
+        (LoginAttempt.account_key, key, config["LOGIN_MAX_FAILURES_ACCOUNT"]),
         (LoginAttempt.ip_hash, ip_key(ip), config["LOGIN_MAX_FAILURES_IP"]),
     )
-    for column, key, limit in checks:
+    for column, value, limit in checks:
         last_success = db.session.scalar(
-            select(func.max(LoginAttempt.at)).where(column == key, LoginAttempt.succeeded)
+            select(func.max(LoginAttempt.at)).where(column == value, LoginAttempt.succeeded)
         )
         start = max(since, last_success) if last_success else since
         failures = db.session.execute(
             select(func.count(), func.max(LoginAttempt.at)).where(
-                column == key, LoginAttempt.at > start, LoginAttempt.succeeded.is_(False)
+                column == value, LoginAttempt.at > start, LoginAttempt.succeeded.is_(False)
             )
         ).one()
         if failures[0] >= limit:
@@ -77,25 +88,26 @@ def lockout_until(identifier: str, ip: str | None) -> datetime | None:
     return None
 
 
-def _note_attempt(identifier: str, ip: str | None, succeeded: bool) -> None:
-    db.session.add(LoginAttempt(account_key=account_key(identifier), ip_hash=ip_key(ip),
-                                succeeded=succeeded))
+def _note_attempt(key: str, ip: str | None, succeeded: bool) -> None:
+    db.session.add(LoginAttempt(account_key=key, ip_hash=ip_key(ip), succeeded=succeeded))
     db.session.flush()
 
 
 # --- passwords ---------------------------------------------------------------
 
 def find_account(identifier: str) -> User | None:
-    """Staff by e-mail; participants by study code or display name."""
+    """Staff by e-mail; participants by study code, else by display name.
+
+    The study code wins, so a display name that happens to equal someone's code
+    can never make that code sign in to the wrong account."""
     ident = identifier.strip()
     if "@" in ident:
         return db.session.scalar(select(User).where(func.lower(User.email) == ident.lower()))
-    return db.session.scalar(
-        select(User)
-        .outerjoin(Participant, Participant.user_id == User.id)
-        .where(or_(User.display_key == display_key(ident),
-                   func.upper(Participant.study_code) == ident.upper()))
+    by_code = db.session.scalar(
+        select(User).join(Participant, Participant.user_id == User.id)
+        .where(func.upper(Participant.study_code) == ident.upper())
     )
+    return by_code or db.session.scalar(select(User).where(User.display_key == display_key(ident)))
 
 
 def authenticate(identifier: str, password: str, *, ip: str | None) -> User:
@@ -103,19 +115,20 @@ def authenticate(identifier: str, password: str, *, ip: str | None) -> User:
 
     Raises ``LockedOut`` or ``LoginError``; records the attempt either way.
     """
-    until = lockout_until(identifier, ip)
-    if until is not None:
-        audit.record("login.locked", actor=find_account(identifier))
-        raise LockedOut(until)
     user = find_account(identifier)
+    key = account_key(identifier, user)
+    until = lockout_until(key, ip)
+    if until is not None:
+        audit.record("login.locked", actor=user)
+        raise LockedOut(until)
     ok = check_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        _note_attempt(identifier, ip, succeeded=False)
+        _note_attempt(key, ip, succeeded=False)
         audit.record("login.failed", actor=user)
         raise LoginError("That sign-in name and password do not match. Please try again.")
     if needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
-    _note_attempt(identifier, ip, succeeded=True)
+    _note_attempt(key, ip, succeeded=True)
     return user
 
 
@@ -131,6 +144,8 @@ def change_password(user: User, new_password: str, *, actor: User) -> None:
 class SessionCheck:
     user: User | None
     reason: str | None = None  # "revoked", "idle", "expired"
+    #: the last-seen time moved: the caller must commit it
+    touched: bool = False
 
 
 def open_session(user: User, *, mfa_done: bool) -> UserSession:
@@ -166,6 +181,7 @@ def check_session(session_id: str | None, user_id: int) -> SessionCheck:
         return SessionCheck(None, "idle")
     if now - row.last_seen_at > timedelta(seconds=60):
         row.last_seen_at = now
+        return SessionCheck(row.user, touched=True)
     return SessionCheck(row.user)
 
 
@@ -223,6 +239,21 @@ def enable_mfa(user: User, secret: str, code: str) -> list[str]:
     codes = regenerate_recovery_codes(user)
     audit.record("mfa.enabled", actor=user, target=user)
     return codes
+
+
+def check_code(user: User, code: str, *, ip: str | None) -> bool:
+    """``verify_mfa`` behind the sign-in throttle, so nobody who knows the password can
+    try all million codes. Raises ``LockedOut``; records the attempt either way."""
+    key = mfa_key(user)
+    until = lockout_until(key, ip)
+    if until is not None:
+        audit.record("mfa.locked", actor=user)
+        raise LockedOut(until)
+    ok = verify_mfa(user, code)
+    _note_attempt(key, ip, succeeded=ok)
+    if not ok:
+        audit.record("mfa.failed", actor=user)
+    return ok
 
 
 def verify_mfa(user: User, code: str) -> bool:

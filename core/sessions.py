@@ -40,8 +40,10 @@ def load_user(user_id: str) -> User | None:
         if check.reason in TIMEOUT_MESSAGES:
             flash(TIMEOUT_MESSAGES[check.reason], "info")
         return None
-    if db.session.dirty:
-        db.session.commit()  # the last-seen touch; nothing else is pending this early
+    if check.touched:
+        # the last-seen touch (already autoflushed, so ``session.dirty`` cannot tell);
+        # nothing else is pending this early
+        db.session.commit()
     return check.user if check.user.is_active else None
 
 

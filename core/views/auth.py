@@ -79,7 +79,13 @@ def mfa_verify():
         return redirect(url_for("core.mfa_setup"))
     form = CodeForm()
     if form.validate_on_submit():
-        if auth.verify_mfa(current_user, form.code.data):
+        try:
+            ok = auth.check_code(current_user, form.code.data, ip=_client_ip())
+        except auth.LockedOut as exc:
+            db.session.commit()  # keep the audit entry
+            form.code.errors = [str(exc)]
+            return render_template("core/mfa_verify.html", form=form, demo_code=None), 429
+        if ok:
             auth.mark_mfa_done(row)
             auth.finish_login(current_user, row)
             db.session.commit()
@@ -140,10 +146,12 @@ def invite(token: str):
     if form.validate_on_submit():
         try:
             phone = _phone_or_none(form.phone.data)
+            version = form.consent_version_id.data
             user = accounts.accept_invite(token, accounts.InviteAnswers(
                 display_name=form.display_name.data, password=form.password.data,
                 timezone=form.timezone.data, phone=phone, sms_consent=form.sms_consent.data,
-                consent_version_id=int(form.consent_version_id.data)))
+                # a mangled id is "not the current version": asked to agree again, no crash
+                consent_version_id=int(version) if version.isdecimal() else 0))
         except accounts.AccountError as exc:
             db.session.rollback()
             _attach_error(form, exc)

@@ -1,0 +1,62 @@
+"""Helpers for the sign-in tests: every guarded request, the session cookie, TOTP codes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyotp
+from flask import Flask, url_for
+from werkzeug.routing import AnyConverter, IntegerConverter
+
+from core.access import PUBLIC, roles_of
+from core.clock import utcnow
+
+#: the steps themselves: they run with ``gates=False`` and decide on their own
+GATE_STEPS = {"core.logout", "core.mfa_verify", "core.mfa_setup", "core.reconsent"}
+
+
+def guarded_requests(app: Flask) -> list[tuple[str, str]]:
+    """(method, path) of every route that needs a signed-in user, except the gate steps.
+
+    Arguments are filled with a placeholder (id 1, the first ``any()`` choice): the
+    gates run before the view loads anything, so the record need not exist.
+    """
+    requests = []
+    for rule in app.url_map.iter_rules():
+        access = roles_of(app.view_functions[rule.endpoint])
+        if access in (None, PUBLIC) or rule.endpoint in GATE_STEPS:
+            continue
+        values = {name: _placeholder(conv) for name, conv in rule._converters.items()}
+        with app.test_request_context():
+            path = url_for(rule.endpoint, **values, _external=False)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            requests.append((method, path))
+    return requests
+
+
+def _placeholder(converter: object) -> object:
+    if isinstance(converter, IntegerConverter):
+        return 1
+    if isinstance(converter, AnyConverter):
+        return sorted(converter.items)[0]
+    return "x"
+
+
+def session_cookie(client, app: Flask):
+    """The browser's session cookie (a werkzeug ``Cookie``), or None."""
+    return client.get_cookie(app.config["SESSION_COOKIE_NAME"], domain=app.config["SERVER_NAME"])
+
+
+def put_session_cookie(client, app: Flask, value: str) -> None:
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], value, domain=app.config["SERVER_NAME"])
+
+
+def totp_now(secret: str) -> str:
+    return pyotp.TOTP(secret).at(utcnow())
+
+
+def wrong_code(secret: str) -> str:
+    """A 6-digit code that no step around now accepts."""
+    totp = pyotp.TOTP(secret)
+    valid = {totp.at(utcnow() + timedelta(seconds=30 * k)) for k in (-1, 0, 1)}
+    return next(f"{n:06d}" for n in range(1000) if f"{n:06d}" not in valid)
