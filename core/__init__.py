@@ -71,11 +71,12 @@ def register_blueprints(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     from core.security import add_security_headers
-    from core.templating import inject_globals, localtime
+    from core.templating import field_attrs, inject_globals, localtime
 
     app.after_request(add_security_headers)
     app.context_processor(inject_globals)
     app.add_template_filter(localtime, "localtime")
+    app.add_template_global(field_attrs, "field_attrs")  # imported macros see globals only
 
 
 def register_errorhandlers(app: Flask) -> None:

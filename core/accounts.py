@@ -241,12 +241,25 @@ def accept_invite(token: str, answers: InviteAnswers) -> User:
     participant.timezone = answers.timezone
     participant.phone = answers.phone
     participant.sms_consent = answers.sms_consent and answers.phone is not None
-    invite.used_at = utcnow()
+    _claim_invite(invite)
     record_consent(user, current, sms_consent=participant.sms_consent)
     set_status(participant, "consented", actor=user)
     audit.record("invite.accepted", actor=user, target=participant, invite_id=invite.id)
     record_event(participant, "invite_accepted")
     return user
+
+
+def _claim_invite(invite: Invite) -> None:
+    """Mark the invite used, or fail if someone used it a moment ago (two tabs, two
+    people): a conditional update, so exactly one acceptance wins."""
+    claimed = db.session.execute(
+        update(Invite).where(Invite.id == invite.id, Invite.used_at.is_(None),
+                             Invite.revoked_at.is_(None)).values(used_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if claimed != 1:
+        raise AccountError("This invite link has already been used. If it was you, "
+                           "please sign in. Otherwise, ask the study team for help.")
 
 
 def set_status(participant: Participant, status: str, *, actor: User | None) -> None:

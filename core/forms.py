@@ -98,6 +98,13 @@ class ConfirmForm(FlaskForm):
     submit = SubmitField("Confirm")
 
 
+class PasswordConfirmForm(FlaskForm):
+    """For changes that weaken an account: the password proves it is really its owner."""
+
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=256)])
+    submit = SubmitField("Turn off two-step sign-in")
+
+
 class StaffForm(FlaskForm):
     email = EmailField("E-mail", validators=[DataRequired(), Length(max=254)])
     display_name = StringField("Name shown to participants (optional)",

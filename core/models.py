@@ -185,7 +185,9 @@ class LoginAttempt(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: the casefolded identifier typed, so unknown accounts are throttled too
+    #: what the lock counts against: "user:<id>" for a known account's password,
+    #: "mfa:<id>" for its second-step codes, "typed:<text>" for names that match no account
+    #: (so unknown names are throttled too)
     account_key: Mapped[str] = mapped_column(String(254))
     ip_hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,6 +22,18 @@ def site_settings() -> dict[str, Any]:
     return g.kinship_settings
 
 
+def field_attrs(field: Any, *, hint: str | None = None, **given: str | None) -> dict[str, str]:
+    """HTML attributes for a form field: its hint and error linked by aria-describedby,
+    aria-invalid when it has an error, and only the attributes that have a value
+    (WTForms would print a Python None as the text "None")."""
+    described = " ".join(
+        part for part, present in ((f"{field.id}-hint", hint), (f"{field.id}-error", field.errors))
+        if present)
+    attrs = {"aria-describedby": described, "aria-invalid": "true" if field.errors else None,
+             **given}
+    return {key: value for key, value in attrs.items() if value}
+
+
 def inject_globals() -> dict[str, Any]:
     return {
         "site": site_settings,

@@ -8,7 +8,7 @@ from flask_login import current_user
 from core import accounts, audit, auth, sessions
 from core.access import role_required, signed_in
 from core.extensions import db
-from core.forms import ConfirmForm, PasswordForm, ProfileForm
+from core.forms import ConfirmForm, PasswordConfirmForm, PasswordForm, ProfileForm
 from core.names import PhoneError, mask_phone, normalise_phone
 from core.views import bp
 
@@ -97,15 +97,19 @@ def recovery_codes():
     return render_template("core/recovery_codes.html", codes=codes, next=url_for("core.security"))
 
 
-@bp.route("/account/security/turn-off", methods=["POST"])
+@bp.route("/account/security/turn-off", methods=["GET", "POST"])
 @role_required("participant", "peer_moderator")
 def mfa_disable():
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    if current_user.mfa_required:
-        abort(403)
-    auth.disable_mfa(current_user, actor=current_user)
-    db.session.commit()
-    flash("Two-step sign-in is off.", "info")
-    return redirect(url_for("core.security"))
+    if current_user.mfa_required or not current_user.mfa_enabled:
+        abort(403 if current_user.mfa_required else 404)
+    form = PasswordConfirmForm()
+    if form.validate_on_submit():
+        from core.passwords import check_password
+
+        if check_password(current_user.password_hash, form.password.data):
+            auth.disable_mfa(current_user, actor=current_user)
+            db.session.commit()
+            flash("Two-step sign-in is off.", "info")
+            return redirect(url_for("core.security"))
+        form.password.errors = ["That is not your password."]
+    return render_template("core/mfa_disable.html", form=form)

@@ -192,6 +192,8 @@ def reconsent():
             flash("You have not agreed to the new information, so you are signed out. "
                   "The study team will contact you to talk about what you would like to do.", "info")
             return redirect(url_for("core.login"))
+        if not form.agree.data:
+            return render_template("core/reconsent.html", form=form, consent=consent), 400
         if form.consent_version_id.data != str(consent.id):
             flash("The information changed again while you were reading. Please read this version.",
                   "warning")

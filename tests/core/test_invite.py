@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from core import accounts, clock
 from core.audit import AuditEntry
@@ -515,3 +515,37 @@ def test_reconsent_can_turn_text_messages_off(app, client, signed_in):
     client.post("/consent", data={"consent_version_id": str(version_id), "agree": "I agree"})
     with app.app_context():
         assert db.session.scalar(select(Participant.sms_consent)) is False
+
+
+def test_consent_post_without_agree_or_decline_records_nothing(app, client, signed_in):
+    """It records agreement only when the participant pressed "I agree"."""
+    with app.app_context():
+        version_id = publish("1.1").id
+    response = client.post("/consent", data={"consent_version_id": str(version_id)})
+    assert response.status_code == 400
+    with app.app_context():
+        assert version_id not in db.session.scalars(
+            select(ConsentRecord.consent_version_id)).all()
+
+
+def test_an_invite_claimed_meanwhile_is_not_accepted_twice(app, client, enrolled):
+    """It lets exactly one acceptance of an invite win: when the link was used between
+    loading the invite and saving (two tabs, two people), the later one gets the clear
+    "already used" message instead of a server error, and none of its answers is saved."""
+    with app.app_context():
+        invite = accounts.find_invite(enrolled.token)
+        # another request claims the link after this one has loaded it
+        db.session.execute(update(Invite).where(Invite.id == invite.id)
+                           .values(used_at=clock.utcnow()))
+        with pytest.raises(accounts.AccountError, match="already been used"):
+            accounts._claim_invite(invite)
+        db.session.rollback()
+    with app.app_context():
+        db.session.execute(update(Invite).where(Invite.participant_id == enrolled.participant_id)
+                           .values(used_at=clock.utcnow()))
+        db.session.commit()
+    response = client.post(f"/invite/{enrolled.token}", data=answers(enrolled))
+    assert b"already been used" in response.data
+    with app.app_context():
+        assert db.session.scalar(select(func.count(ConsentRecord.id))) == 0
+        assert db.session.get(Participant, enrolled.participant_id).user.password_hash is None

@@ -333,7 +333,11 @@ def test_optional_mfa_can_be_turned_on_and_off(app, client, who):
     assert sign_in(client, identifier).headers["Location"] == "/login/code"
     assert client.post("/login/code", data={"code": totp_now(secret)}).status_code == 302
 
-    response = client.post("/account/security/turn-off")
+    response = client.post("/account/security/turn-off", data={"password": "not my password"})
+    assert b"That is not your password." in response.data
+    with app.app_context():
+        assert auth_service.find_account(identifier).mfa_enabled is True
+    response = client.post("/account/security/turn-off", data={"password": PASSWORD})
     assert response.headers["Location"] == "/account/security"
     with app.app_context():
         user = auth_service.find_account(identifier)
