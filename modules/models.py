@@ -121,6 +121,8 @@ class ActionPlan(db.Model):
     #: 1 (not well) .. 5 (really well), when tried
     rating: Mapped[int | None]
 
+    step: Mapped[Step] = relationship()
+
 
 class JournalEntry(db.Model):
     """A private reflection. Only its author sees it, unless screening flags it for a
@@ -175,7 +177,7 @@ class Award(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id"), index=True)
-    #: "points" or "badge"
+    #: "points", "badge", or "level" (a level reached, so level_reached is recorded once)
     kind: Mapped[str] = mapped_column(String(10))
     #: what earned it, e.g. "step_completed:ul-what-is" or the badge id "first-step"
     key: Mapped[str] = mapped_column(String(120))

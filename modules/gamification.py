@@ -1,0 +1,429 @@
+"""Points, levels, badges and streaks, driven by the rule table in ``gamification.yaml``.
+
+Transaction contract: functions here flush and never commit; the outermost caller commits.
+
+- Every award is an ``Award`` row made unique by (participant, kind, key), so an award
+  happens once however often it is asked for, and an ``ActivityEvent`` so it can be
+  analysed as dose: ``points_awarded``, ``badge_awarded``, ``level_reached``.
+  Reached levels are remembered as ``Award(kind="level", key="<number>")`` rows, so
+  each ``level_reached`` event is written once even when two awards race.
+- A participant whose study arm has gamification switched off gets no points, badges or
+  levels; the events of what they did are still recorded by the services.
+- ``award_for_event`` is the entry point for other packages (the forum calls it after
+  recording ``forum_post``, ``forum_comment``, ``reaction_given`` or ``helpful_marked``).
+
+The rule table (``gamification.yaml``) is loaded and checked by
+``modules.gamification_rules``; a bad file raises ``RulesError`` listing each problem
+as ``file:line: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from core.clock import utcnow
+from core.events import ActivityEvent, record_event
+from core.extensions import db
+from core.models import Participant
+from modules import activity  # noqa: F401 - registers the event kinds
+from modules.gamification_rules import (
+    REASONS,
+    RULES_FILE,
+    AnyRule,
+    Badge,
+    CountRule,
+    LevelDef,
+    Rule,
+    Rules,
+    RulesError,
+    load_rules,
+    rules,
+)
+from modules.models import Award, Module, QuizAttempt, Step
+from modules.progress import (
+    completed_keys,
+    completion_events,
+    day_start,
+    local_date,
+    participant_zone,
+    progress_counts,
+)
+from outcomes.services import features_for
+
+__all__ = ["REASONS", "RULES_FILE", "STREAK_KINDS", "Badge", "BadgeView", "GameSummary",
+           "Level", "LevelDef", "Rules", "RulesError", "Streak", "active_days",
+           "award_for_event", "award_points", "badge_status", "count_streak", "enabled",
+           "evaluate_badges", "level_for", "load_rules", "recent_badges", "rules", "streak",
+           "summary", "total_points"]
+
+#: events that make a day count towards a streak (forum kinds arrive with the forum)
+STREAK_KINDS = ("step_completed", "mood_logged", "quiz_answered", "action_checked",
+                "reflection_written", "forum_post", "forum_comment")
+
+#: how far back the first streak query looks; a longer streak costs one more query
+STREAK_WINDOW_DAYS = 70
+
+
+# --------------------------------------------------------------------------- points
+
+
+@dataclass(frozen=True)
+class Level:
+    number: int
+    name: str
+    floor: int
+    #: the points total of the next level, None at the top
+    next_floor: int | None
+    #: points still needed for the next level (0 at the top)
+    points_to_next: int
+    next_name: str | None = None
+
+
+def enabled(participant: Participant) -> bool:
+    """Whether the participant's arm has points, badges and levels."""
+    return bool(features_for(participant.user).get("gamification", True))
+
+
+def total_points(participant: Participant) -> int:
+    return int(db.session.scalar(
+        select(func.coalesce(func.sum(Award.points), 0))
+        .where(Award.participant_id == participant.id, Award.kind == "points")) or 0)
+
+
+def level_for(points: int) -> Level:
+    levels = rules().levels
+    current = levels[0]
+    for level in levels:
+        if points >= level.floor:
+            current = level
+    following = next((level for level in levels if level.number == current.number + 1), None)
+    if following is None:
+        return Level(current.number, current.name, current.floor, None, 0)
+    return Level(current.number, current.name, current.floor, following.floor,
+                 following.floor - points, following.name)
+
+
+def award_points(participant: Participant, reason: str, key: str, *,
+                 at: datetime | None = None) -> int:
+    """Give the points for ``reason`` once per ``key``; return the points given now."""
+    table = rules().points
+    if reason not in table:
+        raise ValueError(f"unknown point reason {reason!r}")
+    award_key = f"{reason}:{key}"
+    if len(award_key) > 120:
+        raise ValueError(f"award key too long: {award_key!r}")
+    if not enabled(participant) or _has_award(participant.id, "points", award_key):
+        return 0
+    at = at or utcnow()
+    points = table[reason]
+    if not _insert_award(participant.id, "points", award_key, points, at):
+        return 0
+    if points:
+        record_event(participant, "points_awarded", at=at, reason=reason, key=key, points=points)
+        _mark_levels(participant, at)
+    return points
+
+
+def award_for_event(participant: Participant, kind: str, key: str, *, at: datetime | None = None
+                    ) -> int:
+    """Award what an already recorded event earns: its points (once per ``key``, when the
+    kind is a point reason) and any badges now due. Return the points given now.
+
+    For other packages, e.g. after the forum records ``forum_comment`` for comment 42:
+    ``award_for_event(participant, "forum_comment", "42")``.
+    """
+    points = award_points(participant, kind, key, at=at) if kind in rules().points else 0
+    evaluate_badges(participant, at=at)
+    return points
+
+
+def _has_award(participant_id: int, kind: str, key: str) -> bool:
+    return db.session.scalar(select(Award.id).where(
+        Award.participant_id == participant_id, Award.kind == kind, Award.key == key)) is not None
+
+
+def _insert_award(participant_id: int, kind: str, key: str, points: int, at: datetime) -> bool:
+    """Insert an award unless a concurrent transaction just did (the unique key decides)."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(Award(participant_id=participant_id, kind=kind, key=key,
+                                 points=points, at=at))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _mark_levels(participant: Participant, at: datetime) -> None:
+    """Record ``level_reached`` for each level the total has reached and not yet marked.
+
+    Comparing against the stored markers (not the total before this award) means a
+    crossing missed by two racing awards is caught by the next award.
+    """
+    total = total_points(participant)
+    current = level_for(total)
+    if current.number < 2:
+        return
+    marked = set(db.session.scalars(select(Award.key).where(
+        Award.participant_id == participant.id, Award.kind == "level")))
+    for level in rules().levels[1:current.number]:
+        if str(level.number) in marked:
+            continue
+        if _insert_award(participant.id, "level", str(level.number), 0, at):
+            record_event(participant, "level_reached", at=at, level=level.number,
+                         name=level.name, points=total)
+
+
+# --------------------------------------------------------------------------- streaks
+
+
+@dataclass(frozen=True)
+class Streak:
+    #: counted (active) days in the current run
+    days: int
+    #: missed days forgiven inside the run (at most one per ISO week)
+    grace_days_used: int
+    #: whether today already counts
+    active_today: bool
+
+
+def streak(participant: Participant, *, today: date | None = None) -> Streak:
+    """The participant's current run of active local days.
+
+    A day counts when the participant did any of ``STREAK_KINDS`` that day in their own
+    time zone. The run ends today, or yesterday while today is not active yet. One missed
+    day per ISO week (Monday to Sunday) is forgiven: it neither breaks nor adds to the run.
+    """
+    zone = participant_zone(participant)
+    today = today or local_date(participant)
+    floor: date | None = today - timedelta(days=STREAK_WINDOW_DAYS)
+    while True:
+        active = active_days(participant.id, STREAK_KINDS, zone, since=floor, until=today)
+        result, reached_floor = count_streak(active, today, floor)
+        if not reached_floor or floor is None:
+            return result
+        floor = None  # the run is longer than the window: look at everything
+
+
+def count_streak(active: set[date], today: date, floor: date | None = None
+                 ) -> tuple[Streak, bool]:
+    """Walk back from today over ``active`` days; also say whether the walk hit ``floor``
+    (the earliest day the caller looked at), where the answer may be incomplete."""
+    active_today = today in active
+    day = today if active_today else today - timedelta(days=1)
+    days = used = pending = 0
+    forgiven: set[tuple[int, int]] = set()
+    while floor is None or day > floor:
+        iso = day.isocalendar()
+        week = (iso.year, iso.week)
+        if day in active:
+            days, used, pending = days + 1, used + pending, 0
+        elif week not in forgiven:
+            forgiven.add(week)
+            pending += 1  # forgiven only if an active day comes before it
+        else:
+            break
+        day -= timedelta(days=1)
+    else:
+        return Streak(days, used, active_today), True
+    return Streak(days, used, active_today), False
+
+
+def active_days(participant_id: int, kinds: tuple[str, ...], zone: ZoneInfo, *,
+                since: date | None = None, until: date | None = None) -> set[date]:
+    """The local days (in ``zone``) on which the participant has events of ``kinds``."""
+    query = select(ActivityEvent.at).where(ActivityEvent.participant_id == participant_id,
+                                           ActivityEvent.kind.in_(kinds))
+    if since is not None:
+        query = query.where(ActivityEvent.at >= day_start(since, zone))
+    if until is not None:
+        query = query.where(ActivityEvent.at < day_start(until + timedelta(days=1), zone))
+    return {at.astimezone(zone).date() for at in db.session.scalars(query)}
+
+
+# --------------------------------------------------------------------------- badges
+
+
+@dataclass(frozen=True)
+class BadgeView:
+    id: str
+    name: str
+    description: str
+    how: str
+    earned_at: datetime | None
+
+    @property
+    def earned(self) -> bool:
+        return self.earned_at is not None
+
+
+class _Facts:
+    """What badge rules ask about one participant, each answered once per evaluation."""
+
+    def __init__(self, participant: Participant, today: date, plain_kinds: set[str]) -> None:
+        self.participant = participant
+        self.today = today
+        #: kinds counted without a ``where``: fetched together in one grouped query
+        self.plain_kinds = plain_kinds
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _once(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def count(self, kinds: tuple[str, ...], where: tuple[tuple[str, Any], ...]) -> int:
+        if not where and set(kinds) <= self.plain_kinds:
+            counts = self._once(("counts",), lambda: _count_by_kind(
+                self.participant.id, self.plain_kinds))
+            return sum(counts.get(kind, 0) for kind in kinds)
+        return int(self._once(("count", kinds, where), lambda: _count_events(
+            self.participant.id, kinds, where)))
+
+    def days(self, kinds: tuple[str, ...]) -> int:
+        return len(self._once(("days", kinds), lambda: active_days(
+            self.participant.id, kinds, participant_zone(self.participant))))
+
+    def streak_days(self) -> int:
+        return self._once(("streak",), lambda: streak(self.participant, today=self.today)).days
+
+    def completed_all(self, what: str) -> bool:
+        check = _all_quizzes_passed if what == "quizzes" else _all_core_completed
+        return bool(self._once(("all", what), lambda: check(self.participant.id)))
+
+
+def _count_by_kind(participant_id: int, kinds: set[str]) -> dict[str, int]:
+    rows = db.session.execute(
+        select(ActivityEvent.kind, func.count(ActivityEvent.id))
+        .where(ActivityEvent.participant_id == participant_id,
+               ActivityEvent.kind.in_(sorted(kinds)))
+        .group_by(ActivityEvent.kind))
+    return {kind: count for kind, count in rows}
+
+
+def _plain_kinds(rules_: Iterable[Rule]) -> set[str]:
+    """The kinds that ``count`` rules without ``where`` ask about, nested rules included."""
+    kinds: set[str] = set()
+    for rule in rules_:
+        if isinstance(rule, CountRule) and not rule.where:
+            kinds.update(rule.kinds)
+        elif isinstance(rule, AnyRule):
+            kinds |= _plain_kinds(rule.rules)
+    return kinds
+
+
+def _count_events(participant_id: int, kinds: tuple[str, ...],
+                  where: tuple[tuple[str, Any], ...]) -> int:
+    query = select(func.count(ActivityEvent.id)).where(
+        ActivityEvent.participant_id == participant_id, ActivityEvent.kind.in_(kinds))
+    for name, value in where:
+        query = query.where(_detail_equals(name, value))
+    return int(db.session.scalar(query) or 0)
+
+
+def _detail_equals(name: str, value: Any) -> Any:
+    element = ActivityEvent.detail[name]
+    if isinstance(value, bool):
+        return element.as_boolean() == value
+    if isinstance(value, int):
+        return element.as_integer() == value
+    if isinstance(value, float):
+        return element.as_float() == value
+    return element.as_string() == value
+
+
+def _all_core_completed(participant_id: int) -> bool:
+    core = [(module_id, key) for module_id, key in db.session.execute(
+        select(Module.id, Module.key).where(Module.is_active, Module.is_core))]
+    if not core:
+        return False
+    done = completed_keys(core, progress_counts(participant_id),
+                          completion_events(participant_id))
+    return all(key in done for _, key in core)
+
+
+def _all_quizzes_passed(participant_id: int) -> bool:
+    quizzes = set(db.session.scalars(
+        select(Step.id).join(Module, Module.id == Step.module_id)
+        .where(Step.kind == "quiz", Step.is_active, Module.is_active)))
+    if not quizzes:
+        return False
+    passed = set(db.session.scalars(select(QuizAttempt.step_id).distinct().where(
+        QuizAttempt.participant_id == participant_id, QuizAttempt.passed)))
+    return quizzes <= passed
+
+
+def evaluate_badges(participant: Participant, *, at: datetime | None = None) -> list[str]:
+    """Award every badge whose rule is now met; return the ids awarded now."""
+    if not enabled(participant):
+        return []
+    at = at or utcnow()
+    earned = _earned_badges(participant.id)
+    pending = [badge for badge in rules().badges if badge.id not in earned]
+    facts = _Facts(participant, local_date(participant, at),
+                   _plain_kinds(badge.rule for badge in pending))
+    awarded = []
+    for badge in pending:
+        if not badge.rule.met(facts):
+            continue
+        if _insert_award(participant.id, "badge", badge.id, 0, at):
+            record_event(participant, "badge_awarded", at=at, badge=badge.id)
+            awarded.append(badge.id)
+    return awarded
+
+
+def _earned_badges(participant_id: int) -> dict[str, datetime]:
+    rows = db.session.execute(select(Award.key, Award.at).where(
+        Award.participant_id == participant_id, Award.kind == "badge")).all()
+    return {key: at for key, at in rows}
+
+
+def badge_status(participant: Participant) -> list[BadgeView]:
+    """Every badge in rule-file order, with when the participant earned it (or None)."""
+    earned = _earned_badges(participant.id)
+    return [_view(badge, earned.get(badge.id)) for badge in rules().badges]
+
+
+def _view(badge: Badge, earned_at: datetime | None) -> BadgeView:
+    return BadgeView(badge.id, badge.name, badge.description, badge.how, earned_at)
+
+
+def recent_badges(participant: Participant, limit: int = 3) -> list[BadgeView]:
+    """The newest badges earned, newest first (badges since removed from the file skipped)."""
+    by_id = {badge.id: badge for badge in rules().badges}
+    rows = db.session.execute(
+        select(Award.key, Award.at)
+        .where(Award.participant_id == participant.id, Award.kind == "badge",
+               Award.key.in_(list(by_id)))
+        .order_by(Award.at.desc(), Award.id.desc()).limit(limit)).all()
+    return [_view(by_id[key], at) for key, at in rows]
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class GameSummary:
+    points: int
+    level: Level
+    streak: Streak
+    #: up to three, newest first
+    recent_badges: list[BadgeView]
+    #: False when the participant's arm has no gamification (show none of it)
+    enabled: bool
+
+
+def summary(participant: Participant) -> GameSummary:
+    """Points, level, streak and recent badges for the home and progress pages, in a
+    fixed number of queries. With gamification off, everything is zero and empty."""
+    if not enabled(participant):
+        return GameSummary(0, level_for(0), Streak(0, 0, False), [], False)
+    points = total_points(participant)
+    return GameSummary(points, level_for(points), streak(participant),
+                       recent_badges(participant), True)
