@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -103,10 +104,15 @@ def record(
 
 
 def _ensure_head() -> int:
+    """Create the head row on the first append. Two first appenders may race here, so
+    the insert skips a row that another transaction has just made (and, on PostgreSQL,
+    waits for that transaction) instead of failing on the primary key."""
     head = db.session.execute(select(AuditHead.id).where(AuditHead.id == 1)).scalar()
     if head is None:
-        db.session.add(AuditHead(id=1, seq=0, last_hash=GENESIS))
-        db.session.flush()
+        dialect = db.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        db.session.execute(insert(AuditHead).values(id=1, seq=0, last_hash=GENESIS)
+                           .on_conflict_do_nothing(index_elements=["id"]))
     return 1
 
 

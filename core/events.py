@@ -6,6 +6,7 @@ these rows. ``record_event`` flushes; the caller commits.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -48,9 +49,8 @@ def record_event(
 ) -> ActivityEvent:
     if kind not in KINDS:
         raise ValueError(f"unknown activity event kind {kind!r}; register it first")
-    event = ActivityEvent(
-        participant_id=participant.id, kind=kind, at=at or utcnow(), detail=detail
-    )
+    event = ActivityEvent(participant_id=participant.id, kind=kind, at=at or utcnow(),
+                          detail=json.loads(json.dumps(detail, default=str)))
     db.session.add(event)
     db.session.flush()
     return event

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from core import accounts, audit, auth, settings
 from core.access import role_required
@@ -39,7 +40,7 @@ def admin_users():
         # display_key is casefolded and accent-free, so "Zoë" is found as typed
         query = query.where(or_(func.lower(User.email).like(f"%{q.lower()}%"),
                                 User.display_key.like(f"%{display_key(q)}%")))
-    users = db.session.scalars(query.limit(500)).all()
+    users = db.session.scalars(query.options(selectinload(User.participant)).limit(500)).all()
     return render_template("core/admin/users.html", users=users, role=role, q=q,
                            roles=ROLE_LABELS)
 
