@@ -10,7 +10,7 @@ from core.access import role_required
 from core.events import KINDS
 from core.extensions import db
 from core.models import Participant
-from core.roles import MODERATORS
+from core.roles import MODERATORS, Role
 from moderation import bp, services
 
 navigation.add("Caseload", "moderation.caseload", MODERATORS, order=10)
@@ -19,7 +19,8 @@ navigation.add("Caseload", "moderation.caseload", MODERATORS, order=10)
 @bp.route("/")
 @role_required(*MODERATORS)
 def caseload():
-    everyone = request.args.get("all") == "1"
+    # only clinicians may see everyone; a peer's ``all=1`` must not relabel their own list
+    everyone = request.args.get("all") == "1" and current_user.role == Role.CLINICIAN
     band = request.args.get("band", "")
     rows = services.caseload(current_user, everyone=everyone)
     if band in {"green", "amber", "red", "grey"}:
