@@ -68,7 +68,8 @@ run: venv ## migrate, seed the demo study, start web + scheduler (Ctrl-C stops b
 db-upgrade: venv ## apply database migrations (flask db upgrade)
 	$(FLASK) db upgrade
 
-seed: venv ## seed the demo study if the database has none
+seed: venv ## load the module library and seed the demo study if the database has none
+	$(FLASK) modules sync
 	KINSHIP_DEMO=1 $(FLASK) demo seed
 
 # ---------------------------------------------------------------------------

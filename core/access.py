@@ -32,8 +32,10 @@ _gates: list[Callable[[Any], str | None]] = []
 
 
 def register_gate(gate: Callable[[Any], str | None]) -> None:
-    """A gate returns an endpoint to redirect to, or None to let the request pass."""
-    _gates.append(gate)
+    """A gate returns an endpoint to redirect to, or None to let the request pass.
+    Registering the same gate again (every ``create_app`` does) changes nothing."""
+    if gate not in _gates:
+        _gates.append(gate)
 
 
 def public(view: F) -> F:

@@ -35,3 +35,11 @@ def items_for(user: Any) -> list[NavItem]:
         return []
     return [item for item in _items
             if user.role in item.roles and (item.visible is None or item.visible(user))]
+
+
+def is_visible(user: Any, endpoint: str) -> bool:
+    """Whether ``user`` has the navigation entry for ``endpoint`` (core asks this instead
+    of importing a domain package to learn what a participant's arm offers)."""
+    return user.is_authenticated and any(
+        item.endpoint == endpoint and user.role in item.roles
+        and (item.visible is None or item.visible(user)) for item in _items)

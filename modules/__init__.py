@@ -1,9 +1,8 @@
-"""Therapy modules and gamified loneliness content (issue: modules).
-
-The blueprint is registered now so its URL space and templates are reserved;
-its pages arrive with the content library.
-"""
+"""Therapy modules and gamified loneliness content: the content library, participants'
+progress, quizzes, actions, reflections, the mood check, points, badges and levels."""
 
 from flask import Blueprint
 
 bp = Blueprint("modules", __name__, url_prefix="/modules", template_folder="templates")
+
+from modules import views  # noqa: E402,F401

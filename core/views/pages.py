@@ -24,7 +24,9 @@ HOME_ENDPOINTS = {
     Role.ADMIN: "core.admin_users",
 }
 
-navigation.add("Home", "core.home", {Role.PARTICIPANT}, order=0)
+navigation.add("Home", "core.home", {Role.PARTICIPANT}, order=0,
+               visible=lambda user: user.participant.arm_id is None
+               or not navigation.is_visible(user, "modules.today"))
 navigation.add("Users", "core.admin_users", {Role.ADMIN}, order=80)
 navigation.add("Settings", "core.admin_settings", {Role.ADMIN}, order=81)
 navigation.add("Consent", "core.admin_consent", {Role.ADMIN}, order=82)
@@ -38,6 +40,11 @@ def home():
     if current_user.role in STAFF:
         return redirect(url_for(HOME_ENDPOINTS[current_user.role]))
     participant = current_user.participant
+    # Randomised participants whose arm has modules land on its Today page. Asking the
+    # navigation (that entry is visible only for such arms) keeps core free of domain
+    # imports; not-yet-randomised participants keep this page.
+    if participant.arm_id is not None and navigation.is_visible(current_user, "modules.today"):
+        return redirect(url_for("modules.today"))
     recent = events_for(participant.id, since=utcnow() - timedelta(days=14), limit=20)
     return render_template("core/home.html", participant=participant, recent=recent, kinds=KINDS)
 

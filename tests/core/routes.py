@@ -60,3 +60,20 @@ def wrong_code(secret: str) -> str:
     totp = pyotp.TOTP(secret)
     valid = {totp.at(utcnow() + timedelta(seconds=30 * k)) for k in (-1, 0, 1)}
     return next(f"{n:06d}" for n in range(1000) if f"{n:06d}" not in valid)
+
+
+#: URL values for route parameters that the cross-cutting tests (role matrix, CSRF,
+#: headers, crisis link) do not create objects for; a missing object answers 404 or a
+#: redirect, which those tests accept for the roles that may use the route
+DEFAULT_URL_VALUES: dict[str, object] = {
+    "module_key": "no-such-module", "step_key": "no-such-step", "relative": "images/none.svg",
+    "plan_id": 999999, "suggestion_id": 999999,
+}
+
+
+def url_values(rule, values: dict[str, object]) -> dict[str, object]:
+    """The values for a rule's URL parameters; a new parameter needs one added here."""
+    known = {**DEFAULT_URL_VALUES, **values}
+    missing = sorted(rule.arguments - known.keys())
+    assert not missing, f"{rule.rule}: add a value for {missing} to this test's URL values"
+    return {name: known[name] for name in rule.arguments}

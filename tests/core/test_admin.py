@@ -17,6 +17,7 @@ from core.extensions import db
 from core.models import ConsentVersion, SiteSetting, User, UserSession
 from core.roles import Role
 from tests.conftest import PASSWORD, AuthActions
+from tests.core.routes import url_values
 from tests.factories import CONSENT_TEXT, make_participant, make_staff
 
 NEW_CONSENT = CONSENT_TEXT + " We now also ask about your sleep."
@@ -291,12 +292,6 @@ def test_bad_crisis_resource_line_is_reported_by_number(app, client, admin, reso
         assert db.session.scalar(select(func.count()).select_from(SiteSetting)) == 0
     assert "Samaritans" in _text(app.test_client().get("/help"))
 
-
-def url_values(rule, values: dict[str, object]) -> dict[str, object]:
-    """The values for a rule's URL parameters; a new parameter needs one added here."""
-    missing = sorted(rule.arguments - values.keys())
-    assert not missing, f"{rule.rule}: add a value for {missing} to this test's URL values"
-    return {name: values[name] for name in rule.arguments}
 
 
 def test_crisis_link_is_on_every_page(app, client, admin, ids):

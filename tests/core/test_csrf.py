@@ -15,6 +15,7 @@ from core.extensions import db
 from core.models import User, UserSession
 from core.roles import Role
 from tests.conftest import AuthActions
+from tests.core.routes import url_values
 from tests.factories import make_participant, make_staff
 
 TOKEN = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
@@ -46,12 +47,6 @@ def poster(policy: frozenset[Role] | str) -> Role:
     allowed = set(Role) if policy == PUBLIC else policy
     return next(role for role in PREFERENCE if role in allowed)
 
-
-def url_values(rule, values: dict[str, object]) -> dict[str, object]:
-    """The values for a rule's URL parameters; a new parameter needs one added here."""
-    missing = sorted(rule.arguments - values.keys())
-    assert not missing, f"{rule.rule}: add a value for {missing} to this test's URL values"
-    return {name: values[name] for name in rule.arguments}
 
 
 def post_routes(app: Flask, values: dict[str, object]) -> list[tuple[str, str]]:

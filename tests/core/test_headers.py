@@ -12,6 +12,7 @@ from core import create_app
 from core.extensions import db
 from core.roles import Role
 from tests.conftest import AuthActions
+from tests.core.routes import url_values
 from tests.factories import make_participant, make_staff
 
 HTTPS = "https://kinship.test"
@@ -174,12 +175,6 @@ def test_session_cookie_is_secure_host_cookie_with_https(app, cast, monkeypatch)
     finally:
         dispose(other)
 
-
-def url_values(rule, values: dict[str, object]) -> dict[str, object]:
-    """The values for a rule's URL parameters; a new parameter needs one added here."""
-    missing = sorted(rule.arguments - values.keys())
-    assert not missing, f"{rule.rule}: add a value for {missing} to this test's URL values"
-    return {name: values[name] for name in rule.arguments}
 
 
 def _get_pages(app: Flask, values: dict[str, object]) -> list[str]:

@@ -21,6 +21,7 @@ from core.audit import AuditEntry
 from core.extensions import db
 from core.models import User
 from core.roles import ALL_ROLES, Role
+from tests.core.routes import url_values
 from tests.factories import make_participant, make_staff
 
 ANONYMOUS = "anonymous"
@@ -55,7 +56,7 @@ CRITICAL = [
     ("admin", "GET", "/admin/audit", 200),
     ("admin", "GET", "/research/participants", 200),
     ("admin", "GET", "/moderation/", 403),
-    ("admin", "POST", "/account/security/turn-off", 403),
+    ("admin", "GET", "/account/security/turn-off", 403),
 ]
 
 
@@ -172,12 +173,6 @@ def calls(app: Flask, cast: Cast) -> list[Call]:
                                roles_of(app.view_functions[rule.endpoint])))
     return sorted(result, key=lambda c: (c.endpoint == "core.logout", c.path))
 
-
-def url_values(rule, values: dict[str, object]) -> dict[str, object]:
-    """The values for a rule's URL parameters; a new parameter needs one added here."""
-    missing = sorted(rule.arguments - values.keys())
-    assert not missing, f"{rule.rule}: add a value for {missing} to this test's URL values"
-    return {name: values[name] for name in rule.arguments}
 
 
 def _location(response) -> str:
