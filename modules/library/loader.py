@@ -61,6 +61,11 @@ class _Loader:
         return d.load_yaml(content, self.display(path), 1, self.problems)
 
 
+#: first path segments under /modules/ that are pages, not modules (see modules/views.py)
+RESERVED_MODULE_KEYS = frozenset({"today", "progress", "mood", "media", "actions",
+                                  "suggestions"})
+
+
 def load_library(root: Path | str | None = None, *, display: str | None = None) -> Library:
     """Read and check the content folder ``root`` (default: ``content_root()``), collecting
     every problem. Problem paths start with ``display`` (default: the folder's own name,
@@ -154,6 +159,9 @@ def _read_module_yaml(loader: _Loader, module: ModuleSource) -> YamlDoc | None:
     if not d.valid_id(module.key, MAX_MODULE_KEY):
         doc.report(f"the folder name '{module.key}' is the module id: use lower-case letters, "
                    f"digits and dashes (at most {MAX_MODULE_KEY})")
+    elif module.key in RESERVED_MODULE_KEYS:
+        doc.report(f"the folder name '{module.key}' is taken by a page of the app "
+                   f"(/modules/{module.key}); choose another name")
     _fill_module(doc, module)
     loader.docs[module.key] = doc
     return doc

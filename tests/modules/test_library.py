@@ -244,3 +244,11 @@ def test_media_path_resolves_files_inside_the_module_only(tmp_path: Path) -> Non
 def test_media_url_is_under_the_modules_media_prefix() -> None:
     assert media_url("first-steps", "images/my dog.png") == (
         "/modules/media/first-steps/images/my%20dog.png")
+
+
+def test_a_module_named_like_a_page_is_refused(library_dir: Path) -> None:
+    """It refuses a module folder whose name is a page of the app (/modules/today...),
+    which the module's own page could never be reached behind."""
+    (library_dir / "reaching-out").rename(library_dir / "today")
+    assert "content/today/module.yaml:1: the folder name 'today' is taken by a page of the " \
+           "app (/modules/today); choose another name" in _problems(library_dir)
