@@ -152,7 +152,8 @@ def verify_chain(batch: int = 1000) -> ChainReport:
             if entry.prev_hash != prev_hash:
                 return ChainReport(checked, entry.seq, "does not link to the entry before it")
             if entry_hash(entry) != entry.hash:
-                return ChainReport(checked, entry.seq, "its content was changed after it was written")
+                return ChainReport(checked, entry.seq,
+                                   "its content was changed after it was written")
             prev_hash = entry.hash
             expected_seq += 1
             checked += 1

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 #: the placeholder that the production guard refuses
-DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - the value the guard refuses
 
 
 def _flag(name: str, default: bool = False) -> bool:

@@ -6,8 +6,17 @@ import functools
 import zoneinfo
 
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,
-                     StringField, SubmitField, TextAreaField, TimeField)
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    TimeField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
@@ -16,13 +25,17 @@ from core.roles import ROLE_LABELS, Role
 
 @functools.cache
 def timezone_choices() -> list[SelectChoice]:
+    legacy = ("Etc/", "SystemV/", "US/", "posix/", "right/")
     zones = sorted(z for z in zoneinfo.available_timezones()
-                   if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/")))
+                   if "/" in z and not z.startswith(legacy))
     return [SelectChoice(z, z.replace("_", " ")) for z in zones]
 
 
 def staff_role_choices() -> list[SelectChoice]:
     return [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role if r != Role.PARTICIPANT]
+
+
+SAME_PASSWORD = EqualTo("password", "The passwords differ.")
 
 
 class LoginForm(FlaskForm):
@@ -49,7 +62,7 @@ class InviteForm(FlaskForm):
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=40)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
     confirm = PasswordField("Type the password again",
-                            validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
+                            validators=[DataRequired(), SAME_PASSWORD])
     timezone = SelectField("Your time zone", validators=[DataRequired()])
     phone = StringField("Mobile number (optional)", validators=[Optional(), Length(max=30)])
     sms_consent = BooleanField("I agree to receive text messages from the study")
@@ -88,7 +101,7 @@ class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     password = PasswordField("New password", validators=[DataRequired(), Length(max=256)])
     confirm = PasswordField("Type the new password again",
-                            validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
+                            validators=[DataRequired(), SAME_PASSWORD])
     submit = SubmitField("Change password")
 
 

@@ -149,7 +149,8 @@ def beat(app: Flask, holder: str, started_at: datetime) -> None:
         row = db.session.get(SchedulerHeartbeat, 1)
         now = utcnow()
         if row is None:
-            db.session.add(SchedulerHeartbeat(id=1, holder=holder, started_at=started_at, beat_at=now))
+            db.session.add(SchedulerHeartbeat(id=1, holder=holder, started_at=started_at,
+                                              beat_at=now))
         else:
             row.holder, row.started_at, row.beat_at = holder, started_at, now
         db.session.commit()

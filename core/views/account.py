@@ -25,7 +25,8 @@ def account():
             phone = None
             if form.phone.data and form.phone.data.strip():
                 try:
-                    phone = normalise_phone(form.phone.data, current_app.config["DEFAULT_PHONE_REGION"])
+                    phone = normalise_phone(form.phone.data,
+                                            current_app.config["DEFAULT_PHONE_REGION"])
                 except PhoneError as exc:
                     raise accounts.AccountError(str(exc), "phone") from exc
             accounts.update_profile(current_user, accounts.ProfileAnswers(

@@ -53,7 +53,8 @@ def register(app: Flask) -> None:
         # render as if signed out: loading the signed-in user needs the database too, and
         # failing again here would replace this page with the server's bare error
         login_manager._update_request_context_with_user()
-        app.logger.error("database unavailable on %s: %s", request.endpoint, type(exc.orig).__name__)
+        app.logger.error("database unavailable on %s: %s", request.endpoint,
+                         type(exc.orig).__name__)
         return _render(503)
 
     @app.errorhandler(Exception)
