@@ -225,6 +225,10 @@ def accept_invite(token: str, answers: InviteAnswers) -> User:
     """Set up a participant's account from their invite and record consent."""
     invite = find_invite(token)
     participant = invite.participant
+    if participant.status != "invited":
+        # e.g. withdrawn meanwhile: an invite must never move anyone back to "consented"
+        raise AccountError("This invite link can no longer be used. Please contact the "
+                           "study team.")
     user = participant.user
     name = check_display_name(answers.display_name, exclude_user=user)
     check_password_rules(answers.password, name, participant.study_code)

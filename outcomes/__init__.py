@@ -1,4 +1,5 @@
-"""The trial: studies and arms, enrolment, and the researcher dashboard."""
+"""The trial: studies and arms, enrolment, the participant path, randomisation and the
+researcher dashboard."""
 
 from flask import Blueprint
 

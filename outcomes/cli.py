@@ -1,5 +1,6 @@
 """``flask demo`` (the demo study for trying Kinship out) and ``flask outcomes``
-(score questionnaires by hand, check instrument definitions)."""
+(score questionnaires by hand, check instrument definitions, check the allocation
+sequence against its seed)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,11 @@ def logins() -> None:
 # read the instrument definitions.
 
 outcomes_cli = AppGroup("outcomes", help="Trial outcomes: score questionnaires, check "
-                                         "instrument definitions.")
+                                         "instrument definitions and the allocation sequence.")
 instruments_cli = AppGroup("instruments", help="Questionnaire instrument definitions.")
 outcomes_cli.add_command(instruments_cli)
+randomisation_cli = AppGroup("randomisation", help="The concealed allocation sequence.")
+outcomes_cli.add_command(randomisation_cli)
 
 
 @outcomes_cli.command("score", context_settings={"ignore_unknown_options": True})
@@ -101,3 +104,27 @@ def validate_instruments(path: Path | None) -> None:
 def _relative(path: Path) -> Path:
     """``path`` relative to the working directory when it is inside it, for shorter messages."""
     return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+@randomisation_cli.command("verify")
+@click.option("--study", "slug", default=None, help="The study's slug (default: the first).")
+def verify_randomisation(slug: str | None) -> None:
+    """Regenerate the allocation sequence from the stored seed and compare it with the
+    stored slots. Prints counts only; exits 1 when anything differs."""
+    from sqlalchemy import select
+
+    from outcomes import randomisation, services
+    from outcomes.models import Study
+
+    study = (db.session.scalar(select(Study).where(Study.slug == slug)) if slug
+             else services.current_study())
+    if study is None:
+        click.echo(f"Error: no study {slug!r}.", err=True)
+        raise SystemExit(2)
+    strata, slots, taken = randomisation.sequence_summary(study)
+    if not randomisation.verify_sequence(study):
+        click.echo(f"MISMATCH: the allocation sequence of {study.slug} does not match its "
+                   "seed (or it has no seed).", err=True)
+        raise SystemExit(1)
+    click.echo(f"OK: {study.slug}: {slots} slots in {strata} strata ({taken} taken) match "
+               "the seed.")

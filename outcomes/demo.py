@@ -22,6 +22,7 @@ from core.models import ConsentRecord, Participant, User
 from core.names import display_key
 from core.passwords import hash_password
 from core.roles import Role
+from outcomes import randomisation
 from outcomes.models import Arm, Study
 
 DEMO_PASSWORD = "kinship-demo-2026"  # noqa: S105 - demo mode only, printed by make run
@@ -33,6 +34,7 @@ STAFF = [
     ("peer@demo.kinship.test", Role.PEER_MODERATOR, "Kit (peer supporter)"),
 ]
 DEMO_PARTICIPANT = ("DEMO-0001", "Quiet Harbour")
+SITES = ("North clinic", "South clinic")
 NICKNAMES = [
     "Tea Drinker", "Night Owl", "Blue Kettle", "Moss Walker", "Paper Boat", "Slow River",
     "Garden Snail", "Hill Fog", "Lantern", "Sea Glass", "Cloud Watcher", "Bookworm",
@@ -91,7 +93,7 @@ def seed(participants: int = 30, *, rng: random.Random | None = None) -> bool:
     consent = accounts.publish_consent("1.0", CONSENT_TEXT, actor=admin)
 
     study = Study(slug="demo", name="Kinship feasibility study (demo)", code_prefix="DEMO",
-                  timezone="Europe/London", enrolment_opened_at=now - timedelta(days=42),
+                  timezone="Europe/London", sites=list(SITES), strata=["site"],
                   contact="The Kinship study team: kinship-study@example.org, weekdays 9-17.")
     db.session.add(study)
     db.session.flush()
@@ -105,11 +107,18 @@ def seed(participants: int = 30, *, rng: random.Random | None = None) -> bool:
                                "checkins": False, "sms": True})
     db.session.add_all([guided, selfguided])
     db.session.flush()
+    # a real seed and sequence, so a researcher can randomise new demo participants
+    randomisation.open_enrolment(study, actor=researcher)
+    study.enrolment_opened_at = now - timedelta(days=42)
 
     moderators = [staff["peer@demo.kinship.test"], staff["clinician@demo.kinship.test"]]
     for index in range(participants):
         _seed_participant(index, study, (guided, selfguided), moderators, researcher,
                           consent, password_hash, rng, now)
+    from modules.demo import seed_demo  # a few weeks of module use on top of the study
+
+    seed_demo(db.session.scalars(select(Participant).where(Participant.study_id == study.id)).all(),
+              rng=rng, now=now)
     return True
 
 
@@ -119,7 +128,7 @@ def _seed_participant(index, study, arms, moderators, researcher, consent, passw
     enrolled = now - timedelta(days=rng.randint(21, 42)) if index else now - timedelta(days=30)
     moderator = moderators[index % len(moderators)]
     issued = accounts.enrol_participant(study, actor=researcher, study_code=code,
-                                        site=rng.choice(["North clinic", "South clinic"]),
+                                        site=rng.choice(SITES),
                                         moderator=moderator)
     participant: Participant = issued.invite.participant
     participant.enrolled_at = enrolled

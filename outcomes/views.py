@@ -1,4 +1,5 @@
-"""Researcher pages: the dashboard, enrolment and invite links."""
+"""Researcher pages: the dashboard, enrolment, invite links, and each participant's
+path: randomisation, status moves and withdrawals."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from core.extensions import db
 from core.forms import ConfirmForm
 from core.models import Invite, Participant, User
 from core.roles import MODERATORS, Role
-from outcomes import bp, services
-from outcomes.forms import EnrolForm
+from outcomes import bp, randomisation, services
+from outcomes import participants as path
+from outcomes.forms import EnrolForm, RandomiseForm, StatusForm, WithdrawForm, randomise_form
+from outcomes.models import Arm, Study
 
 RESEARCH = (Role.RESEARCHER, Role.ADMIN)
 navigation.add("Trial", "outcomes.dashboard", {Role.RESEARCHER}, order=10)
@@ -34,7 +37,25 @@ def _study():
 def dashboard():
     study = _study()
     return render_template("outcomes/dashboard.html", board=services.dashboard(study),
-                           statuses=services.STATUSES)
+                           statuses=services.STATUSES, kinds=path.WITHDRAWAL_KINDS,
+                           is_open=randomisation.is_open(study), form=ConfirmForm())
+
+
+@bp.route("/open", methods=["POST"])
+@role_required(*RESEARCH)
+def open_enrolment():
+    study = _study()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        randomisation.open_enrolment(study, actor=current_user)
+    except path.TrialError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("Enrolment is open. The allocation sequence is made and kept hidden.", "success")
+    return redirect(url_for("outcomes.dashboard"))
 
 
 @bp.route("/participants")
@@ -44,7 +65,9 @@ def participants():
     status = request.args.get("status", "")
     query = (select(Participant).options(joinedload(Participant.user))
              .where(Participant.study_id == study.id).order_by(Participant.study_code))
-    if status in services.STATUSES:
+    if status == path.LOST:
+        query = query.where(Participant.id.in_(services.lost_to_follow_up_ids(study)))
+    elif status in services.STATUSES:
         query = query.where(Participant.status == status)
     people = db.session.scalars(query).all()
     return render_template("outcomes/participants.html", people=people, status=status,
@@ -88,11 +111,95 @@ def enrol():
 @bp.route("/participants/<int:participant_id>")
 @role_required(*RESEARCH)
 def participant(participant_id: int):
-    person = db.get_or_404(Participant, participant_id)
+    return _participant_page(db.get_or_404(Participant, participant_id))
+
+
+def _participant_page(person: Participant, *, withdraw_form: WithdrawForm | None = None,
+                      random_form: RandomiseForm | None = None):
+    """The participant's record. Reads nothing of the allocation sequence: only their own
+    arm, once they have one."""
+    study = db.session.get(Study, person.study_id)
     invites = db.session.scalars(select(Invite).where(Invite.participant_id == person.id)
                                  .order_by(Invite.created_at.desc())).all()
-    return render_template("outcomes/participant.html", person=person, invites=invites,
-                           now=utcnow(), form=ConfirmForm())
+    now = utcnow()
+    return render_template(
+        "outcomes/participant.html", person=person, invites=invites, now=now, study=study,
+        form=ConfirmForm(), arm=db.session.get(Arm, person.arm_id) if person.arm_id else None,
+        withdrawals=path.withdrawals_of(person), kinds=path.WITHDRAWAL_KINDS,
+        moves=path.moves_for(person), status_form=StatusForm(),
+        lost=path.is_lost_to_follow_up(person, now=now),
+        lost_after_days=path.DEFAULT_LOST_AFTER_DAYS,
+        can_randomise=person.status == "baseline_done" and randomisation.is_open(study),
+        random_form=random_form or randomise_form(study, person, formdata=None),
+        withdraw_form=withdraw_form or WithdrawForm(formdata=None),
+        can_withdraw=person.status != path.WITHDRAWN)
+
+
+def _field_error(form, exc: path.TrialError) -> None:
+    """Show a service's refusal next to its field, or at the top of the page."""
+    name = next((n for n in (exc.field, f"stratum_{exc.field}") if exc.field and n in form), None)
+    if name is not None:
+        field = form[name]
+        field.errors = list(field.errors) + [str(exc)]
+    else:
+        flash(str(exc), "error")
+
+
+@bp.route("/participants/<int:participant_id>/randomise", methods=["POST"])
+@role_required(*RESEARCH)
+def randomise(participant_id: int):
+    person = db.get_or_404(Participant, participant_id)
+    study = db.session.get(Study, person.study_id)
+    form = randomise_form(study, person)
+    if form.validate_on_submit():
+        try:
+            arm = randomisation.randomise(person, actor=current_user, strata=form.strata())
+        except path.TrialError as exc:
+            db.session.rollback()
+            _field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"{person.study_code} is randomised to {arm.name}.", "success")
+            return redirect(url_for("outcomes.participant", participant_id=person.id))
+    return _participant_page(person, random_form=form)
+
+
+@bp.route("/participants/<int:participant_id>/withdraw", methods=["POST"])
+@role_required(*RESEARCH)
+def withdraw(participant_id: int):
+    person = db.get_or_404(Participant, participant_id)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        try:
+            at = path.withdrawal_time(person, form.day.data, now=utcnow())
+            path.withdraw(person, form.kind.data, actor=current_user, reason=form.reason.data,
+                          at=at)
+        except path.TrialError as exc:
+            db.session.rollback()
+            _field_error(form, exc)
+        else:
+            db.session.commit()
+            flash(f"The withdrawal of {person.study_code} is recorded.", "success")
+            return redirect(url_for("outcomes.participant", participant_id=person.id))
+    return _participant_page(person, withdraw_form=form)
+
+
+@bp.route("/participants/<int:participant_id>/status", methods=["POST"])
+@role_required(*RESEARCH)
+def move(participant_id: int):
+    person = db.get_or_404(Participant, participant_id)
+    form = StatusForm()
+    if not form.validate_on_submit() or form.to.data not in path.MANUAL_MOVES:
+        abort(400)
+    try:
+        path.transition(person, form.to.data, actor=current_user)
+    except path.TrialError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{person.study_code} is now {path.describe(form.to.data)}.", "success")
+    return redirect(url_for("outcomes.participant", participant_id=person.id))
 
 
 @bp.route("/participants/<int:participant_id>/invite", methods=["POST"])
@@ -101,6 +208,9 @@ def reissue_invite(participant_id: int):
     person = db.get_or_404(Participant, participant_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if person.status == path.WITHDRAWN:
+        flash(f"{person.study_code} has withdrawn from the study: no new invite is made.", "error")
+        return redirect(url_for("outcomes.participant", participant_id=person.id))
     try:
         issued = accounts.issue_invite(person, actor=current_user)
     except accounts.AccountError as exc:

@@ -549,3 +549,17 @@ def test_an_invite_claimed_meanwhile_is_not_accepted_twice(app, client, enrolled
     with app.app_context():
         assert db.session.scalar(select(func.count(ConsentRecord.id))) == 0
         assert db.session.get(Participant, enrolled.participant_id).user.password_hash is None
+
+
+def test_an_invite_cannot_move_a_withdrawn_participant_back(app, client, enrolled):
+    """It refuses an invite whose participant is no longer "invited" (withdrawn meanwhile),
+    so their status never goes back to consented."""
+    with app.app_context():
+        participant = db.session.get(Participant, enrolled.participant_id)
+        participant.status = "withdrawn"
+        db.session.commit()
+    response = client.post(f"/invite/{enrolled.token}", data=answers(enrolled))
+    assert b"can no longer be used" in response.data
+    with app.app_context():
+        assert db.session.get(Participant, enrolled.participant_id).status == "withdrawn"
+        assert db.session.scalar(select(func.count(ConsentRecord.id))) == 0
