@@ -54,6 +54,8 @@ def verify() -> None:
 def run_scheduler() -> None:
     """Run scheduled jobs (waits as standby while another scheduler leads)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # APScheduler logs every run at INFO (the heartbeat every 15 s); our jobs log their own
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     scheduler.run(app)
 

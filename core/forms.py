@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import zoneinfo
 
+from flask import flash
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -33,6 +34,17 @@ def timezone_choices() -> list[SelectChoice]:
 
 def staff_role_choices() -> list[SelectChoice]:
     return [SelectChoice(r.value, ROLE_LABELS[r]) for r in Role if r != Role.PARTICIPANT]
+
+
+def show_error(form: FlaskForm, exc: Exception, field: str | None = None) -> None:
+    """Put a service's refusal next to the field it names (``exc.field``), or flash it at
+    the top of the page; the form keeps everything that was typed."""
+    name = field or getattr(exc, "field", None)
+    target = form[name] if name and name in form else None
+    if target is not None:
+        target.errors = [*target.errors, str(exc)]
+    else:
+        flash(str(exc), "error")
 
 
 SAME_PASSWORD = EqualTo("password", "The passwords differ.")

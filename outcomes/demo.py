@@ -167,9 +167,10 @@ def _seed_logins(participant, start, rng, now, *, engaged: bool) -> None:
 
 def logins_text() -> str:
     lines = ["Demo logins (password for every account: " + DEMO_PASSWORD + ")"]
-    lines.append(f"  participant  {DEMO_PARTICIPANT[0]}  (or display name '{DEMO_PARTICIPANT[1]}')")
+    code, name = DEMO_PARTICIPANT
+    lines.append(f"  participant    {code}  (or display name '{name}')")
     for email, role, _ in STAFF:
-        lines.append(f"  {role.label.lower():<13}{email}")
+        lines.append(f"  {role.label.lower():<15}{email}")
     lines.append("Admin, researcher and clinicians use two-step sign-in; in demo mode the code")
     lines.append("is shown on the sign-in page.")
     return "\n".join(lines)

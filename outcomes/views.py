@@ -12,7 +12,7 @@ from core import accounts, navigation
 from core.access import role_required
 from core.clock import utcnow
 from core.extensions import db
-from core.forms import ConfirmForm
+from core.forms import ConfirmForm, show_error
 from core.models import Invite, Participant, User
 from core.roles import MODERATORS, Role
 from outcomes import bp, randomisation, services
@@ -94,11 +94,7 @@ def enrol():
                                                 site=form.site.data, moderator=moderator)
         except accounts.AccountError as exc:
             db.session.rollback()
-            field = getattr(form, exc.field or "", None)
-            if field is not None:
-                field.errors = list(field.errors) + [str(exc)]
-            else:
-                flash(str(exc), "error")
+            show_error(form, exc)
         else:
             db.session.commit()
             return render_template(
@@ -136,13 +132,10 @@ def _participant_page(person: Participant, *, withdraw_form: WithdrawForm | None
 
 
 def _field_error(form, exc: path.TrialError) -> None:
-    """Show a service's refusal next to its field, or at the top of the page."""
+    """Show a service's refusal next to its field (strata fields are ``stratum_<name>``),
+    or at the top of the page."""
     name = next((n for n in (exc.field, f"stratum_{exc.field}") if exc.field and n in form), None)
-    if name is not None:
-        field = form[name]
-        field.errors = list(field.errors) + [str(exc)]
-    else:
-        flash(str(exc), "error")
+    show_error(form, exc, field=name or "")
 
 
 @bp.route("/participants/<int:participant_id>/randomise", methods=["POST"])

@@ -8,7 +8,7 @@ from flask_login import current_user
 from core import accounts, audit, auth, sessions
 from core.access import role_required, signed_in
 from core.extensions import db
-from core.forms import ConfirmForm, PasswordConfirmForm, PasswordForm, ProfileForm
+from core.forms import ConfirmForm, PasswordConfirmForm, PasswordForm, ProfileForm, show_error
 from core.names import PhoneError, mask_phone, normalise_phone
 from core.views import bp
 
@@ -35,11 +35,7 @@ def account():
                 wake_end=form.wake_end.data))
         except accounts.AccountError as exc:
             db.session.rollback()
-            field = getattr(form, exc.field or "", None)
-            if field is not None:
-                field.errors = list(field.errors) + [str(exc)]
-            else:
-                flash(str(exc), "error")
+            show_error(form, exc)
         else:
             db.session.commit()
             flash("Your settings are saved.", "success")

@@ -11,21 +11,20 @@ from core import accounts, audit, auth, settings
 from core.access import role_required
 from core.audit import AuditEntry
 from core.extensions import db
-from core.forms import ConfirmForm, ConsentVersionForm, RoleForm, SettingsForm, StaffForm
+from core.forms import (
+    ConfirmForm,
+    ConsentVersionForm,
+    RoleForm,
+    SettingsForm,
+    StaffForm,
+    show_error,
+)
 from core.models import ConsentRecord, ConsentVersion, User
 from core.names import display_key
 from core.roles import ROLE_LABELS, Role
 from core.views import bp
 
 PAGE_SIZE = 50
-
-
-def _form_error(form, exc: accounts.AccountError) -> None:
-    field = getattr(form, exc.field or "", None)
-    if field is not None:
-        field.errors = list(field.errors) + [str(exc)]
-    else:
-        flash(str(exc), "error")
 
 
 @bp.route("/admin/users")
@@ -55,7 +54,7 @@ def admin_user_new():
                                          actor=current_user, display_name=form.display_name.data)
         except accounts.AccountError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            show_error(form, exc)
         else:
             db.session.commit()
             flash(f"Account created for {user.email}. Give them the first password in person or "
@@ -80,7 +79,7 @@ def admin_user(user_id: int):
             accounts.change_role(user, Role(form.role.data), actor=current_user)
         except accounts.AccountError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            show_error(form, exc)
         else:
             db.session.commit()
             flash(f"Role changed to {ROLE_LABELS[user.role]}. Their sessions were signed out.",
@@ -159,7 +158,7 @@ def admin_settings():
         try:
             resources = parse_resources(form.crisis_resources.data)
         except accounts.AccountError as exc:
-            _form_error(form, exc)
+            show_error(form, exc)
         else:
             for key in ("site_name", "crisis_intro", "study_contact"):
                 if getattr(form, key).data.strip() != values[key]:
@@ -181,7 +180,7 @@ def admin_consent():
             accounts.publish_consent(form.version.data, form.text.data, actor=current_user)
         except accounts.AccountError as exc:
             db.session.rollback()
-            _form_error(form, exc)
+            show_error(form, exc)
         else:
             db.session.commit()
             flash("New consent version published. Participants will be asked to agree at their "

@@ -12,7 +12,7 @@ from markupsafe import Markup
 from core import accounts, auth, sessions
 from core.access import public, role_required
 from core.extensions import db
-from core.forms import CodeForm, InviteForm, LoginForm, MfaSetupForm, ReconsentForm
+from core.forms import CodeForm, InviteForm, LoginForm, MfaSetupForm, ReconsentForm, show_error
 from core.names import PhoneError, normalise_phone
 from core.views import bp
 
@@ -158,7 +158,7 @@ def invite(token: str):
                 consent_version_id=int(version) if version.isdecimal() else 0))
         except accounts.AccountError as exc:
             db.session.rollback()
-            _attach_error(form, exc)
+            show_error(form, exc)
             if exc.field == "consent":
                 form.consent_version_id.data = str(consent.id)
                 form.consent.data = False
@@ -218,11 +218,3 @@ def _phone_or_none(raw: str | None) -> str | None:
         return normalise_phone(raw, current_app.config["DEFAULT_PHONE_REGION"])
     except PhoneError as exc:
         raise accounts.AccountError(str(exc), "phone") from exc
-
-
-def _attach_error(form, exc: accounts.AccountError) -> None:
-    field = getattr(form, exc.field, None) if exc.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [str(exc)]
-    else:
-        flash(str(exc), "error")
