@@ -12,7 +12,7 @@ from core import clock
 from core.extensions import db
 from core.models import Participant
 from modules import demo, gamification, services
-from modules.models import JournalEntry, Module, MoodEntry, QuizAttempt
+from modules.models import Award, JournalEntry, Module, MoodEntry, QuizAttempt
 from modules.mood import mood_history
 from outcomes import demo as study_demo
 
@@ -20,12 +20,12 @@ NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 
 
 def seed(participants: int = 4) -> int:
+    """Seed the demo study (which seeds module use too); return how many participants
+    were given module use."""
     clock.set_time(NOW)
     study_demo.seed(participants=participants, rng=random.Random(1))
-    people = db.session.scalars(select(Participant).order_by(Participant.id)).all()
-    seeded = demo.seed_demo(people, rng=random.Random(2), now=NOW)
     db.session.commit()
-    return seeded
+    return db.session.scalar(select(func.count(func.distinct(Award.participant_id))))
 
 
 def showcase() -> Participant:
@@ -85,3 +85,43 @@ def test_every_page_has_data_for_the_showcase(app, client, auth):
     assert "Did you try it?" in today and "Suggested for you" in today
     assert "Recent badges" in today
     assert "<svg" in client.get("/modules/progress").get_data(as_text=True)
+
+
+def test_the_demo_participant_reads_passes_a_quiz_tries_an_action_and_logs_a_mood(app, client,
+                                                                                  auth):
+    """It walks the demo participant through what the issue asks a new user to try, through
+    the pages: read a step, pass a quiz, try an action, log a mood; points, level and a
+    badge appear on the progress page and the awards are flashed as they happen."""
+    with app.app_context():
+        seed()
+        person = showcase()
+        code = person.study_code
+        before = gamification.total_points(person)
+        modules = {card.module.key: card for card in services.library(person)}
+        module = next(m for key, m in modules.items() if m.unlocked and not m.completed).module
+        steps = {s.kind: s for s in reversed(module.steps)}
+        read, quiz, action = steps["read"], steps["quiz"], steps["action"]
+        answers = {f"q{i}": [str(n) for n, o in enumerate(q["options"]) if o["correct"]]
+                   for i, q in enumerate(quiz.data["questions"])}
+        urls = {kind: f"/modules/{module.key}/{s.key}" for kind, s in
+                (("read", read), ("quiz", quiz), ("action", action))}
+    auth.login(code, study_demo.DEMO_PASSWORD)
+    done = client.post(urls["read"], data={"submit": "Mark as done"}, follow_redirects=True)
+    assert done.status_code == 200
+    passed = client.post(urls["quiz"], data=answers, follow_redirects=True).get_data(as_text=True)
+    assert "passed" in passed.lower()
+    tried = client.post(urls["action"], data={"submit": "I'll try this"}, follow_redirects=True)
+    assert "points" in tried.get_data(as_text=True)
+    mood = client.post("/modules/mood", data={"score": "4", "note": "A walk with my sister"},
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Your mood is saved" in mood
+    with app.app_context():
+        person = showcase()
+        after = gamification.total_points(person)
+        level = gamification.level_for(after)
+        assert after > before
+        assert db.session.scalar(select(func.count(QuizAttempt.id)).where(
+            QuizAttempt.participant_id == person.id, QuizAttempt.passed)) >= 1
+    progress = client.get("/modules/progress").get_data(as_text=True)
+    assert f"{after}" in progress and level.name in progress
+    assert "Earned" in progress
