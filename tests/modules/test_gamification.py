@@ -200,7 +200,7 @@ def test_concurrent_awards_on_postgresql_give_points_once(app, monkeypatch):
     """Two transactions award the same thing at once: one wins, the other gets 0."""
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
-            pytest.skip("concurrency is tested on PostgreSQL")
+            pytest.skip(reason="concurrency is tested on PostgreSQL")
         participant_id = make_participant().id
     monkeypatch.setattr(gamification, "_has_award", lambda *args: False)
     flushed, results = threading.Event(), {}

@@ -511,7 +511,7 @@ def test_the_demo_study_has_a_verifiable_sequence(app, runner):
 
 def on_postgresql() -> None:
     if db.engine.dialect.name != "postgresql":
-        pytest.skip("concurrency is tested on PostgreSQL")
+        pytest.skip(reason="concurrency is tested on PostgreSQL")
 
 
 @pytest.mark.postgres_only
