@@ -26,6 +26,7 @@ from core import navigation
 from core.access import role_required
 from core.clock import utcnow
 from core.extensions import db
+from core.forms import show_error
 from core.models import Participant
 from core.roles import Role
 from modules import bp, charts, gamification, mood, services
@@ -198,7 +199,7 @@ def log_mood():
             mood.log_mood(participant, form.score.data, form.note.data)
         except services.ModuleError as exc:
             db.session.rollback()
-            form.score.errors = [*form.score.errors, str(exc)]
+            show_error(form, exc, field="score")
         else:
             db.session.commit()
             _flash_done("Your mood is saved.", participant, before)
@@ -221,7 +222,7 @@ def check_action(plan_id: int):
             services.check_action(participant, plan, tried=tried, rating=form.rating.data)
         except services.ModuleError as exc:
             db.session.rollback()
-            form.rating.errors = [*form.rating.errors, str(exc)]
+            show_error(form, exc, field="rating")
         else:
             db.session.commit()
             _flash_done("Well done for trying it. Thank you for telling us." if tried else
@@ -343,7 +344,7 @@ def _reflect(participant: Participant, step: Step, page: services.ModulePage):
             entry = services.write_reflection(participant, step, form.body.data)
         except services.ModuleError as exc:
             db.session.rollback()
-            form.body.errors = [*form.body.errors, str(exc)]
+            show_error(form, exc, field="body")
         else:
             db.session.commit()
             _flash_done("Your reflection is saved.", participant, before)
