@@ -38,6 +38,8 @@ class User(UserMixin, db.Model):
     mfa_last_step: Mapped[int | None]
     #: seeded by ``flask demo seed``; only these accounts get demo conveniences
     is_demo: Mapped[bool] = mapped_column(default=False)
+    #: the participant chose to show their badges on their forum profile
+    show_badges: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
 
@@ -91,6 +93,9 @@ class Participant(db.Model):
     #: mobile number in E.164, or None
     phone: Mapped[str | None] = mapped_column(String(20))
     sms_consent: Mapped[bool] = mapped_column(default=False)
+    #: set when the participant texted STOP (or Twilio reported error 21610); cleared by
+    #: START. Distinct from leaving the study and from ``sms_consent`` (what they agreed to)
+    sms_opted_out_at: Mapped[datetime | None]
     moderator_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"), index=True)
     enrolled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)

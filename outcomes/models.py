@@ -47,6 +47,9 @@ class Study(db.Model):
     strata: Mapped[list[Any]] = mapped_column(default=list)
     #: levels of each factor other than ``site``, e.g. {"baseline_loneliness": ["high", "low"]}
     stratum_levels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: randomise a participant as soon as their baseline questionnaires are complete
+    #: (strata worked out from their site and baseline scores); otherwise a researcher does it
+    randomise_on_baseline: Mapped[bool] = mapped_column(default=False)
 
     arms: Mapped[list[Arm]] = relationship(back_populates="study", order_by="Arm.id")
 
