@@ -62,9 +62,11 @@ def register_blueprints(app: Flask) -> None:
     import moderation
     import modules
     import outcomes
+    from core.sms.views import bp as sms_bp
     from core.views import bp as core_bp
 
     app.register_blueprint(core_bp)
+    app.register_blueprint(sms_bp)
     for package in (modules, forum, moderation, outcomes):
         app.register_blueprint(package.bp)
 
@@ -87,10 +89,14 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     from core.cli import register
+    from core.sms.cli import sms_cli
+    from moderation.cli import moderation_cli
     from modules.cli import modules_cli
     from outcomes.cli import demo_cli, outcomes_cli
 
     register(app)
     app.cli.add_command(demo_cli)
     app.cli.add_command(modules_cli)
+    app.cli.add_command(moderation_cli)
     app.cli.add_command(outcomes_cli)
+    app.cli.add_command(sms_cli)

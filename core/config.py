@@ -13,6 +13,8 @@ from typing import Any
 
 #: the placeholder that the production guard refuses
 DEFAULT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - the value the guard refuses
+#: signs the console SMS backend's own webhook calls in development (never used in production)
+DEV_TWILIO_AUTH_TOKEN = "dev-console-twilio-auth-token"  # noqa: S105 - development only
 
 
 def _flag(name: str, default: bool = False) -> bool:
@@ -77,6 +79,25 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SCHEDULER_HEARTBEAT_SECONDS": float(os.environ.get("SCHEDULER_HEARTBEAT_SECONDS", "15")),
         #: how many reverse proxies (nginx) sit in front; their X-Forwarded-For/Proto are trusted
         "PROXY_HOPS": _int("PROXY_HOPS", 0),
+        # SMS (core.sms): "console" keeps texts on the developer SMS inbox; "twilio" sends
+        "SMS_BACKEND": os.environ.get("SMS_BACKEND", "console").strip().lower(),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID", ""),
+        # console mode signs its own webhook calls with this development token
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN")
+        or ("" if production else DEV_TWILIO_AUTH_TOKEN),
+        "TWILIO_FROM": os.environ.get("TWILIO_FROM", ""),
+        "TWILIO_MESSAGING_SERVICE_SID": os.environ.get("TWILIO_MESSAGING_SERVICE_SID", ""),
+        "TWILIO_API_BASE": os.environ.get("TWILIO_API_BASE", ""),
+        "SMS_TIMEOUT_SECONDS": float(os.environ.get("SMS_TIMEOUT_SECONDS", "10")),
+        "SMS_RETRY_ATTEMPTS": _int("SMS_RETRY_ATTEMPTS", 4),
+        "SMS_RETRY_BACKOFF_SECONDS": float(os.environ.get("SMS_RETRY_BACKOFF_SECONDS", "1")),
+        "SMS_MAX_PER_PARTICIPANT_PER_DAY": _int("SMS_MAX_PER_PARTICIPANT_PER_DAY", 8),
+        "SMS_SEND_RATE_PER_SECOND": float(os.environ.get("SMS_SEND_RATE_PER_SECOND", "10")),
+        "SMS_DISPATCH_BATCH": _int("SMS_DISPATCH_BATCH", 50),
+        "SMS_DISPATCH_THREADS": _int("SMS_DISPATCH_THREADS", 4),
+        "SMS_DISPATCH_MAX_SECONDS": float(os.environ.get("SMS_DISPATCH_MAX_SECONDS", "50")),
+        "SMS_RECONCILE_AFTER_SECONDS": _int("SMS_RECONCILE_AFTER_SECONDS", 120),
+        "SMS_STUCK_AFTER_SECONDS": _int("SMS_STUCK_AFTER_SECONDS", 600),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

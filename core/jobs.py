@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, or_
 
+from core import notifications
 from core.clock import utcnow
 from core.extensions import db
 from core.models import LoginAttempt, UserSession
@@ -26,3 +27,9 @@ def housekeeping() -> dict[str, int]:
                                       UserSession.created_at < cutoff - absolute))
     ).rowcount
     return {"login_attempts": attempts, "sessions": sessions}
+
+
+def purge_notifications() -> dict[str, int]:
+    """Delete notifications read more than ``notifications.KEEP_READ_DAYS`` ago (unread
+    ones stay until they are read)."""
+    return {"notifications": notifications.purge_read()}

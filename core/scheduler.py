@@ -53,6 +53,15 @@ class Job:
 #: every scheduled job of the platform; domain packages' jobs are listed here too
 JOBS: list[Job] = [
     Job("core.housekeeping", "core.jobs:housekeeping", "cron", {"hour": 3, "minute": 17}),
+    Job("moderation.escalate", "moderation.jobs:escalate_alerts", "interval", {"minutes": 1}),
+    Job("sms.reconcile", "core.sms.jobs:reconcile", "interval", {"minutes": 5}),
+    Job("sms.dispatch", "core.sms.jobs:dispatch", "interval", {"seconds": 30}),
+    Job("sms.plan", "outcomes.prompts.jobs:plan", "interval", {"minutes": 5}),
+    Job("sms.expire", "outcomes.prompts.jobs:expire", "interval", {"minutes": 5}),
+    Job("core.notifications_purge", "core.jobs:purge_notifications", "cron",
+        {"hour": 3, "minute": 27}),
+    Job("outcomes.assessment_reminders", "outcomes.assessments.jobs:send_reminders", "cron",
+        {"minute": "*/15"}),
 ]
 
 

@@ -10,7 +10,7 @@ from flask import current_app, g
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import navigation, settings
+from core import navigation, notifications, settings
 
 
 def site_settings() -> dict[str, Any]:
@@ -34,10 +34,24 @@ def field_attrs(field: Any, *, hint: str | None = None, **given: str | None) -> 
     return {key: value for key, value in attrs.items() if value}
 
 
+def unread_notifications() -> int:
+    """The signed-in person's unread notifications, counted once per request (no query
+    for anonymous visitors)."""
+    if not current_user.is_authenticated:
+        return 0
+    if "kinship_unread" not in g:
+        try:
+            g.kinship_unread = notifications.unread_count(current_user)
+        except SQLAlchemyError:  # the error page for "database down" still renders
+            g.kinship_unread = 0
+    return g.kinship_unread
+
+
 def inject_globals() -> dict[str, Any]:
     return {
         "site": site_settings,
         "nav_items": lambda: navigation.items_for(current_user),
+        "unread_notifications": unread_notifications,
         "demo_mode": current_app.config["KINSHIP_DEMO"],
     }
 

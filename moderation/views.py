@@ -12,6 +12,7 @@ from core.extensions import db
 from core.models import Participant
 from core.roles import MODERATORS, Role
 from moderation import bp, services
+from outcomes.prompts.services import sms_answers_for
 
 navigation.add("Caseload", "moderation.caseload", MODERATORS, order=10)
 
@@ -37,4 +38,5 @@ def participant(participant_id: int):
     except services.PermissionDenied:
         abort(403)
     db.session.commit()
-    return render_template("moderation/participant.html", person=person, events=events, kinds=KINDS)
+    return render_template("moderation/participant.html", person=person, events=events, kinds=KINDS,
+                           sms_answers=sms_answers_for(person))

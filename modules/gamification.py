@@ -10,7 +10,7 @@ Transaction contract: functions here flush and never commit; the outermost calle
 - A participant whose study arm has gamification switched off gets no points, badges or
   levels; the events of what they did are still recorded by the services.
 - ``award_for_event`` is the entry point for other packages (the forum calls it after
-  recording ``forum_post``, ``forum_comment``, ``reaction_given`` or ``helpful_marked``).
+  recording ``post_written``, ``comment_written``, ``reaction_given`` or ``helpful_marked``).
 
 The rule table (``gamification.yaml``) is loaded and checked by
 ``modules.gamification_rules``; a bad file raises ``RulesError`` listing each problem
@@ -65,7 +65,7 @@ __all__ = ["REASONS", "RULES_FILE", "STREAK_KINDS", "Badge", "BadgeView", "GameS
 
 #: events that make a day count towards a streak (forum kinds arrive with the forum)
 STREAK_KINDS = ("step_completed", "mood_logged", "quiz_answered", "action_checked",
-                "reflection_written", "forum_post", "forum_comment")
+                "reflection_written", "post_written", "comment_written")
 
 #: how far back the first streak query looks; a longer streak costs one more query
 STREAK_WINDOW_DAYS = 70
@@ -136,8 +136,8 @@ def award_for_event(participant: Participant, kind: str, key: str, *, at: dateti
     """Award what an already recorded event earns: its points (once per ``key``, when the
     kind is a point reason) and any badges now due. Return the points given now.
 
-    For other packages, e.g. after the forum records ``forum_comment`` for comment 42:
-    ``award_for_event(participant, "forum_comment", "42")``.
+    For other packages, e.g. after the forum records ``comment_written`` for comment 42:
+    ``award_for_event(participant, "comment_written", "42")``.
     """
     points = award_points(participant, kind, key, at=at) if kind in rules().points else 0
     evaluate_badges(participant, at=at)

@@ -23,7 +23,7 @@ RULES_FILE = Path(__file__).with_name("gamification.yaml")
 #: every point reason the platform awards; the rule file must give each a number
 REASONS = ("step_completed", "quiz_passed", "action_planned", "action_tried",
            "reflection_written", "checkpoint_rated", "module_completed", "mood_logged",
-           "forum_post", "forum_comment", "reaction_given", "helpful_marked")
+           "post_written", "comment_written", "reaction_given", "helpful_marked")
 
 #: what ``completed_all`` can ask for
 COMPLETED_ALL = ("core_modules", "quizzes")

@@ -48,6 +48,7 @@ from modules.models import (
     Step,
 )
 from modules.progress import local_date, participant_zone
+from outcomes.assessments.services import due_for
 from outcomes.services import features_for
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -179,7 +180,7 @@ def _render_today(participant: Participant, *, mood_form: MoodForm | None = None
         suggestions=services.suggestions_for(participant), mood_entry=entry,
         mood_form=mood_form, game=gamification.summary(participant),
         button=ButtonForm(formdata=None), started=bool(ctx.counts.done),
-        timezone=participant.timezone)
+        timezone=participant.timezone, questionnaires=due_for(participant))
 
 
 def _greeting(participant: Participant) -> str:

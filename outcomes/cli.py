@@ -128,3 +128,79 @@ def verify_randomisation(slug: str | None) -> None:
         raise SystemExit(1)
     click.echo(f"OK: {study.slug}: {slots} slots in {strata} strata ({taken} taken) match "
                "the seed.")
+
+
+study_cli = AppGroup("study", help="The study set-up as YAML (arms, strata, schedule, SMS "
+                                   "protocol).")
+outcomes_cli.add_command(study_cli)
+
+
+def _study_for(slug: str | None):
+    from sqlalchemy import select
+
+    from outcomes import services
+    from outcomes.models import Study
+
+    try:
+        study = (db.session.scalar(select(Study).where(Study.slug == slug)) if slug
+                 else services.current_study())
+    except services.NoStudy as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    if study is None:
+        click.echo(f"Error: no study {slug!r}.", err=True)
+        raise SystemExit(2)
+    return study
+
+
+@study_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8"))
+@click.option("--study", "slug", default=None, help="The study's slug (default: the first).")
+def export_study(file, slug: str | None) -> None:
+    """Write the study set-up to FILE as YAML (``-`` for standard output)."""
+    from outcomes import setup
+
+    file.write(setup.to_yaml(setup.study_data(_study_for(slug))))
+
+
+@study_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--dry-run", is_flag=True, help="Show the differences; save nothing.")
+@click.option("--confirm", is_flag=True,
+              help="Confirm changes to the intervention once enrolment has started "
+                   "(feature flags, lost-to-follow-up days).")
+@click.option("--study", "slug", default=None, help="The study's slug (default: the first).")
+def import_study(file, dry_run: bool, confirm: bool, slug: str | None) -> None:
+    """Read the study set-up from FILE (YAML, ``-`` for standard input) and save it.
+
+    Prints each difference. Exits 1, saving nothing, when the file has problems (each
+    with its line) or a change is refused or needs --confirm.
+    """
+    from outcomes import setup
+
+    study = _study_for(slug)
+    name = getattr(file, "name", "-")
+    doc = setup.read_yaml(file.read())
+    try:
+        plan = setup.preview(study, doc) if dry_run else setup.save(
+            study, doc, actor=None, confirmed=confirm, via="cli")
+    except setup.SetupError as exc:
+        db.session.rollback()
+        for problem in exc.problems:
+            click.echo(f"{name}:{problem.line}: {problem.message}" if problem.line
+                       else f"{name}: {problem.message}", err=True)
+        if isinstance(exc, setup.NeedsConfirmation):
+            click.echo("Nothing was saved: run again with --confirm to make these changes.",
+                       err=True)
+        raise SystemExit(1) from exc
+    for change in plan.changes:
+        mark = {"ok": " ", "confirm": "!", "refused": "x"}[change.level]
+        click.echo(f"{mark} {change.describe()}" + (f"  ({change.reason})"
+                                                   if change.level != "ok" else ""))
+    if dry_run:
+        db.session.rollback()
+        verdict = "would be refused" if plan.refused else "not saved (dry run)"
+        click.echo(f"{len(plan.changes)} difference(s); {verdict}.")
+        raise SystemExit(1 if plan.refused else 0)
+    db.session.commit()
+    click.echo(f"Saved {len(plan.changes)} change(s)." if plan.changes else "Nothing changed.")

@@ -9,7 +9,7 @@ refuses.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 from sqlalchemy import func, select
@@ -93,6 +93,7 @@ def seed(participants: int = 30, *, rng: random.Random | None = None) -> bool:
     consent = accounts.publish_consent("1.0", CONSENT_TEXT, actor=admin)
 
     study = Study(slug="demo", name="Kinship feasibility study (demo)", code_prefix="DEMO",
+                  consent_version_id=consent.id,
                   timezone="Europe/London", sites=list(SITES), strata=["site"],
                   contact="The Kinship study team: kinship-study@example.org, weekdays 9-17.")
     db.session.add(study)
@@ -119,7 +120,24 @@ def seed(participants: int = 30, *, rng: random.Random | None = None) -> bool:
 
     seed_demo(db.session.scalars(select(Participant).where(Participant.study_id == study.id)).all(),
               rng=rng, now=now)
+    _seed_other_parts(study, staff, rng, now)
     return True
+
+
+def _seed_other_parts(study: Study, staff: dict[str, User], rng: random.Random,
+                      now: datetime) -> None:
+    """The schedule with past answers, the SMS protocol, the forum and the on-call rota."""
+    from forum.demo import seed_demo_forum
+    from moderation.alerts import add_to_rota
+    from outcomes.assessments.demo import seed_demo_schedule
+    from outcomes.prompts.demo import seed_demo_protocol
+
+    seed_demo_schedule(study, rng=rng, now=now)
+    seed_demo_protocol(study)
+    seed_demo_forum(now=now)
+    admin = staff["admin@demo.kinship.test"]
+    for email in ("clinician@demo.kinship.test", "clinician2@demo.kinship.test"):
+        add_to_rota(staff[email], phone=None, actor=admin)
 
 
 def _seed_participant(index, study, arms, moderators, researcher, consent, password_hash,

@@ -50,6 +50,11 @@ class Study(db.Model):
     #: randomise a participant as soon as their baseline questionnaires are complete
     #: (strata worked out from their site and baseline scores); otherwise a researcher does it
     randomise_on_baseline: Mapped[bool] = mapped_column(default=False)
+    #: the consent text participants of this study agree to (one of the published
+    #: ``ConsentVersion`` rows); chosen on the set-up page
+    consent_version_id: Mapped[int | None] = mapped_column(ForeignKey("consent_version.id"))
+    #: no activity for this many days makes a followed-up participant lost to follow-up
+    lost_after_days: Mapped[int] = mapped_column(default=28)
 
     arms: Mapped[list[Arm]] = relationship(back_populates="study", order_by="Arm.id")
 

@@ -229,15 +229,17 @@ def _make_slots(study: Study, stratum: str, seed: str, more: int) -> None:
 
 # --- randomising ----------------------------------------------------------------------
 
-def randomise(participant: Participant, *, actor: User, strata: dict[str, str]) -> Arm:
+def randomise(participant: Participant, *, actor: User | None, strata: dict[str, str]) -> Arm:
     """Allocate a participant whose baseline is done to the next arm of their stratum.
 
     ``strata`` gives the value of each stratification factor; ``site`` is the
     participant's own when it is one of the study's sites (otherwise the one given
-    becomes theirs, audited as a correction).
+    becomes theirs, audited as a correction). ``actor`` None is the system randomising
+    on baseline completion (``Study.randomise_on_baseline``); it is audited with no actor.
     Flushes; the caller commits.
     """
-    _require_researcher(actor)
+    if actor is not None:
+        _require_researcher(actor)
     db.session.flush()
     db.session.refresh(participant, with_for_update=True)  # one randomisation per person
     _check_ready(participant)
@@ -257,6 +259,8 @@ def randomise(participant: Participant, *, actor: User, strata: dict[str, str]) 
         corrected = {"site_was": participant.site}
         participant.site = values["site"]
     transition(participant, "randomised", actor=actor)
+    if actor is None:
+        corrected["by"] = "system"  # on baseline completion
     audit.record("participant.randomised", actor=actor, target=participant, arm=arm.code,
                  stratum=values, **corrected)
     record_event(participant, "randomised")

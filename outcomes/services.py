@@ -1,4 +1,4 @@
-"""Study look-ups, arm features and the researcher dashboard's counts.
+"""Study look-ups, arm features and the researcher dashboard's figures.
 
 Read-only; enrolment itself is ``core.accounts.enrol_participant``, the participant
 path is ``outcomes.participants`` and allocation is ``outcomes.randomisation``.
@@ -10,13 +10,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from core.clock import utcnow
 from core.extensions import db
 from core.models import Participant, User
+from outcomes import adherence
 from outcomes import participants as path
-from outcomes.models import FEATURES, Arm, Study
+from outcomes.adherence import charts, summary
+from outcomes.models import FEATURES, Arm, StatusChange, Study
 
 #: the participant path, in order, as the dashboard shows it
 STATUSES = ["invited", "consented", "baseline_done", "randomised", "active", "completed",
@@ -50,6 +53,43 @@ def features_for(user: User) -> dict[str, bool]:
     return features
 
 
+@dataclass(frozen=True)
+class FlowRow:
+    """One line of the CONSORT flow: a total, and per arm once participants are allocated."""
+
+    key: str
+    label: str
+    total: int
+    #: arm id -> participants; None for the stages before allocation
+    by_arm: dict[int, int] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TimepointRow:
+    """Assessment completion at one timepoint (from ``outcomes.assessments``)."""
+
+    key: str
+    label: str
+    totals: dict[str, int]
+    #: arm id -> {"due": n, "completed": n, "overdue": n, "missed": n}
+    by_arm: dict[int, dict[str, int]]
+
+
+@dataclass
+class DistributionRow:
+    metric: str
+    label: str
+    #: arm id -> summary of the metric among the arm's randomised participants
+    by_arm: dict[int, summary.Distribution]
+    #: arm id -> histogram (ratios only)
+    histograms: dict[int, summary.Histogram] = field(default_factory=dict)
+    #: the histogram's bands, (low, high), the same for every arm
+    bands: list[tuple[float, float]] = field(default_factory=list)
+    #: an SVG box plot by arm (ratios only)
+    chart: Markup | None = None
+
+
 @dataclass
 class Dashboard:
     study: Study
@@ -61,10 +101,24 @@ class Dashboard:
     #: (withdrawal kind, arm id) -> participants
     withdrawals: dict[tuple[str, int | None], int] = field(default_factory=dict)
     lost_after_days: int = path.DEFAULT_LOST_AFTER_DAYS
+    stopped_after_days: int = adherence.DEFAULT_STOPPED_AFTER_DAYS
+    #: the CONSORT flow, in order
+    flow: list[FlowRow] = field(default_factory=list)
+    #: None when the assessment schedule is not installed
+    timepoints: list[TimepointRow] | None = None
+    distributions: list[DistributionRow] = field(default_factory=list)
+    #: arm id -> {"stopped": n, "dropout": n, "both": n, "dropout_unknown": n}
+    attrition: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: the schedule names a post-treatment timepoint (else dropout cannot be counted)
+    has_post_treatment: bool = False
 
 
 def dashboard(study: Study, *, now: datetime | None = None,
-              lost_after_days: int = path.DEFAULT_LOST_AFTER_DAYS) -> Dashboard:
+              lost_after_days: int = path.DEFAULT_LOST_AFTER_DAYS,
+              stopped_after_days: int = adherence.DEFAULT_STOPPED_AFTER_DAYS) -> Dashboard:
+    """Every figure of the researcher dashboard, from live data, in a fixed number of
+    queries whatever the number of participants or events."""
+    now = now or utcnow()
     rows = db.session.execute(
         select(Participant.arm_id, Participant.status, func.count(Participant.id))
         .where(Participant.study_id == study.id)
@@ -76,15 +130,180 @@ def dashboard(study: Study, *, now: datetime | None = None,
         by_status[status] += count
         by_arm_status[(arm_id, status)] = count
     total = sum(by_status.values())
-    lost = path.lost_to_follow_up(study, now=now or utcnow(), days=lost_after_days)
+    lost = path.lost_to_follow_up(study, now=now, days=lost_after_days)
     for person in lost:
         by_status[path.LOST] += 1
         key = (person.arm_id, path.LOST)
         by_arm_status[key] = by_arm_status.get(key, 0) + 1
-    return Dashboard(study, dict(by_status), by_arm_status, list(study.arms), total,
-                     path.withdrawal_counts(study), lost_after_days)
+    board = Dashboard(study, dict(by_status), by_arm_status, list(study.arms), total,
+                      path.withdrawal_counts(study), lost_after_days, stopped_after_days)
+    figures = list(adherence.for_study(study, now=now,
+                                       stopped_after_days=stopped_after_days).values())
+    board.has_post_treatment = any(f.post_treatment_completed is not None for f in figures)
+    board.flow = _flow(study, board, figures, lost)
+    board.timepoints = _timepoints(study, now)
+    board.distributions = _distributions(board.arms, figures)
+    board.attrition = _attrition(board.arms, figures)
+    return board
+
+
+# --- the CONSORT flow ------------------------------------------------------------------------
+
+def _reached(study: Study) -> Counter[str]:
+    """How many participants ever reached each step of the path: their status, or for the
+    withdrawn the status they withdrew from (two queries)."""
+    order = {status: n for n, status in enumerate(path.PATH)}
+    withdrew_from = dict(db.session.execute(
+        select(StatusChange.participant_id, StatusChange.from_status)
+        .join(Participant, Participant.id == StatusChange.participant_id)
+        .where(Participant.study_id == study.id, StatusChange.to_status == path.WITHDRAWN)
+    ).all())
+    reached: Counter[str] = Counter()
+    for pid, status, randomised_at in db.session.execute(
+            select(Participant.id, Participant.status, Participant.randomised_at)
+            .where(Participant.study_id == study.id)):
+        step = order.get(withdrew_from.get(pid, "invited") if status == path.WITHDRAWN
+                         else status, 0)
+        if randomised_at is not None:
+            step = max(step, order["randomised"])
+        for status_reached in path.PATH[:step + 1]:
+            reached[status_reached] += 1
+    return reached
+
+
+def _by_arm(figures: list[adherence.Adherence], arms: list[Arm], test) -> dict[int, int]:
+    codes = {arm.code: arm.id for arm in arms}
+    counts = Counter(codes.get(f.arm) for f in figures if test(f))
+    return {arm.id: counts.get(arm.id, 0) for arm in arms}
+
+
+def _flow(study: Study, board: Dashboard, figures: list[adherence.Adherence],
+          lost: list[path.LostParticipant]) -> list[FlowRow]:
+    reached = _reached(study)
+    arms = board.arms
+    lost_by_arm = Counter(person.arm_id for person in lost)
+
+    def withdrawn(kind: str) -> dict[int, int]:
+        return {arm.id: board.withdrawals.get((kind, arm.id), 0) for arm in arms}
+
+    def row(key: str, label: str, by_arm: dict[int, int], note: str = "") -> FlowRow:
+        return FlowRow(key, label, sum(by_arm.values()), by_arm, note)
+
+    rows = [
+        FlowRow("enrolled", "Enrolled (invited)", board.total),
+        FlowRow("consented", "Consented", reached["consented"]),
+        FlowRow("baseline_done", "Completed the baseline questionnaires",
+                reached["baseline_done"]),
+        FlowRow("withdrew_before", "Withdrew before randomisation",
+                board.withdrawals.get(("study", None), 0)),
+        row("allocated", "Randomised (allocated)", _by_arm(figures, arms, lambda f: True)),
+        row("received", "Received the intervention", _by_arm(
+            figures, arms, lambda f: f.received_intervention),
+            "at least one intervention event after randomisation"),
+        row("not_received", "Did not receive the intervention", _by_arm(
+            figures, arms, lambda f: not f.received_intervention)),
+        row("withdrew_intervention", "Discontinued the intervention (withdrew from it)",
+            withdrawn("intervention")),
+        row("withdrew_sms", "Stopped text messages (withdrew from SMS only)", withdrawn("sms")),
+        row("withdrew_study", "Withdrew from the study after randomisation",
+            withdrawn("study")),
+        row("lost", "Lost to follow-up", {arm.id: lost_by_arm.get(arm.id, 0) for arm in arms},
+            f"no activity for {board.lost_after_days} days"),
+        row("stopped_using", "Stopped using", _by_arm(figures, arms, lambda f: f.stopped_using),
+            f"no use for {board.stopped_after_days} days"),
+    ]
+    if board.has_post_treatment:
+        rows.append(row("analysed", "Completed the post-treatment assessment (analysed)",
+                        _by_arm(figures, arms, lambda f: bool(f.post_treatment_completed))))
+    return rows
+
+
+# --- assessments, distributions, attrition ---------------------------------------------------
+
+_TIMEPOINT_FIGURES = ("due", "completed", "overdue", "missed")
+
+
+def _figure_counts(item: object) -> dict[str, int]:
+    get = item.get if isinstance(item, dict) else lambda name, default=0: getattr(
+        item, name, default)
+    return {name: int(get(name, 0) or 0) for name in _TIMEPOINT_FIGURES}
+
+
+def _timepoints(study: Study, now: datetime) -> list[TimepointRow] | None:
+    """Completion by timepoint from ``outcomes.assessments``; None when not installed."""
+    from outcomes.adherence.sources import ASSESSMENTS, optional
+
+    completion = optional(ASSESSMENTS, "completion_by_timepoint")
+    if completion is None:
+        return None
+    rows = []
+    for item in completion(study, now=now):
+        by_arm = getattr(item, "by_arm", None) or {}
+        rows.append(TimepointRow(
+            key=str(getattr(item, "key", "")),
+            label=str(getattr(item, "label", "") or getattr(item, "key", "")),
+            totals=_figure_counts(item),
+            by_arm={arm_id: _figure_counts(counts) for arm_id, counts in by_arm.items()}))
+    return rows
+
+
+#: the metrics whose distribution the dashboard shows, in order
+DISTRIBUTED = ("adherence_ratio", "module_adherence_ratio", "active_days", "active_weeks",
+               "logins", "sms_response_rate", "moderator_contacts")
+_HISTOGRAMS = ("adherence_ratio", "sms_response_rate")
+
+
+def _distributions(arms: list[Arm], figures: list[adherence.Adherence]) -> list[DistributionRow]:
+    rows = []
+    for metric in DISTRIBUTED:
+        values = {arm.id: [getattr(f, metric) for f in figures if f.arm == arm.code]
+                  for arm in arms}
+        label = adherence.DEFINITIONS[metric]["label"]
+        by_arm = {arm_id: summary.distribution(v) for arm_id, v in values.items()}
+        row = DistributionRow(metric, label, by_arm)
+        if metric in _HISTOGRAMS:
+            edges = summary.histogram([]).edges
+            row.histograms.update({arm_id: summary.histogram(v) for arm_id, v in values.items()})
+            row.bands.extend(zip(edges, edges[1:], strict=False))
+            row.chart = charts.box_plot(
+                [(arm.name, by_arm[arm.id]) for arm in arms], title=f"{label} by arm",
+                low=0.0, high=1.0, show=lambda value, m=metric: show_value(m, value),
+                chart_id=f"chart-{metric.replace('_', '-')}")
+        rows.append(row)
+    return rows
+
+
+def _attrition(arms: list[Arm], figures: list[adherence.Adherence]) -> dict[int, dict[str, int]]:
+    """Non-usage attrition and study dropout side by side, and their overlap, per arm."""
+    result = {}
+    for arm in arms:
+        mine = [f for f in figures if f.arm == arm.code]
+        result[arm.id] = {
+            "randomised": len(mine),
+            "stopped": sum(1 for f in mine if f.stopped_using),
+            "dropout": sum(1 for f in mine if f.study_dropout),
+            "both": sum(1 for f in mine if f.stopped_using and f.study_dropout),
+            "stopped_not_dropout": sum(1 for f in mine
+                                       if f.stopped_using and f.study_dropout is False),
+            "dropout_unknown": sum(1 for f in mine if f.study_dropout is None),
+        }
+    return result
 
 
 def lost_to_follow_up_ids(study: Study, *, now: datetime | None = None) -> list[int]:
     return [person.participant_id
             for person in path.lost_to_follow_up(study, now=now or utcnow())]
+
+
+#: metrics shown as percentages on the dashboard
+_PERCENT = frozenset({"adherence_ratio", "module_adherence_ratio", "sms_response_rate"})
+
+
+def show_value(metric: str, value: float | None) -> str:
+    """A dashboard figure as text: ratios as whole percentages, counts to one decimal
+    place when a quartile falls between two values, "–" for none."""
+    if value is None:
+        return "–"
+    if metric in _PERCENT:
+        return f"{value * 100:.0f} %"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"

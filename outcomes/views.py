@@ -15,7 +15,7 @@ from core.extensions import db
 from core.forms import ConfirmForm, show_error
 from core.models import Invite, Participant, User
 from core.roles import MODERATORS, Role
-from outcomes import bp, randomisation, services
+from outcomes import adherence, bp, randomisation, services
 from outcomes import participants as path
 from outcomes.forms import EnrolForm, RandomiseForm, StatusForm, WithdrawForm, randomise_form
 from outcomes.models import Arm, Study
@@ -35,10 +35,18 @@ def _study():
 @bp.route("/")
 @role_required(*RESEARCH)
 def dashboard():
+    """The trial at a glance, computed from live data on every request. ``?stopped_after=N``
+    changes how many days without use count as "stopped using" (1 to 365)."""
     study = _study()
-    return render_template("outcomes/dashboard.html", board=services.dashboard(study),
+    raw = request.args.get("stopped_after", "").strip()
+    stopped_after = int(raw) if raw.isdigit() and 1 <= int(raw) <= 365 else None
+    board = services.dashboard(
+        study, stopped_after_days=stopped_after or adherence.DEFAULT_STOPPED_AFTER_DAYS)
+    return render_template("outcomes/dashboard.html", board=board,
                            statuses=services.STATUSES, kinds=path.WITHDRAWAL_KINDS,
-                           is_open=randomisation.is_open(study), form=ConfirmForm())
+                           is_open=randomisation.is_open(study), form=ConfirmForm(),
+                           definitions=adherence.DEFINITIONS, show=services.show_value,
+                           stopped_after_error=bool(raw) and stopped_after is None)
 
 
 @bp.route("/open", methods=["POST"])

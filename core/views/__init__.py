@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("core", __name__, template_folder="../templates")
 
-from core.views import account, admin, auth, pages  # noqa: E402,F401
+from core.views import account, admin, auth, notifications, pages  # noqa: E402,F401

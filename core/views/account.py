@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SubmitField
 
 from core import accounts, audit, auth, sessions
 from core.access import role_required, signed_in
@@ -40,8 +42,34 @@ def account():
             db.session.commit()
             flash("Your settings are saved.", "success")
             return redirect(url_for("core.account"))
+    badges_form = (BadgesForm(formdata=None, show_badges=current_user.show_badges)
+                   if participant else None)
     return render_template("core/account.html", form=form, participant=participant,
-                           masked_phone=mask_phone(participant.phone if participant else None))
+                           masked_phone=mask_phone(participant.phone if participant else None),
+                           badges_form=badges_form)
+
+
+class BadgesForm(FlaskForm):
+    """The forum-profile opt-in (its own small form, so it saves without the profile)."""
+
+    show_badges = BooleanField("Show my badges on my forum profile")
+    submit = SubmitField("Save profile setting")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, prefix="badges", **kwargs)
+
+
+@bp.route("/account/badges", methods=["POST"])
+@role_required("participant")
+def account_badges():
+    form = BadgesForm()
+    if not form.validate_on_submit():
+        abort(400)
+    current_user.show_badges = bool(form.show_badges.data)
+    db.session.commit()
+    flash("Your badges now show on your forum profile." if current_user.show_badges
+          else "Your badges are now private.", "success")
+    return redirect(url_for("core.account"))
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

@@ -68,6 +68,12 @@ def wrong_code(secret: str) -> str:
 DEFAULT_URL_VALUES: dict[str, object] = {
     "module_key": "no-such-module", "step_key": "no-such-step", "relative": "images/none.svg",
     "plan_id": 999999, "suggestion_id": 999999,
+    "message_id": 999999,
+    "notification_id": 999999,
+    "alert_id": 999999, "rule_id": 999999, "entry_id": 999999,
+    "post_id": 999999, "comment_id": 999999,
+    "response_id": 999999, "number": 1, "timepoint_key": "no-such-timepoint",
+    "instrument_id": "no-such-instrument",
 }
 
 

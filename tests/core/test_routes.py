@@ -37,6 +37,7 @@ CRITICAL = [
     (ANONYMOUS, "GET", "/admin/users", 302),
     (ANONYMOUS, "GET", "/moderation/", 302),
     (ANONYMOUS, "POST", "/logout", 302),
+    (ANONYMOUS, "POST", "/sms/twilio/inbound", 403),
     ("participant", "GET", "/", 200),
     ("participant", "GET", "/admin/users", 403),
     ("participant", "GET", "/admin/settings", 403),
@@ -156,6 +157,8 @@ class Call:
     method: str
     path: str
     policy: frozenset[Role] | str
+    #: a webhook authenticated by its sender's signature (Twilio), not by a session
+    signed: bool = False
 
 
 def calls(app: Flask, cast: Cast) -> list[Call]:
@@ -169,8 +172,9 @@ def calls(app: Flask, cast: Cast) -> list[Call]:
                 continue
             path = url_for(rule.endpoint, **url_values(rule, values))
             method = "GET" if "GET" in rule.methods else "POST"
-            result.append(Call(rule.endpoint, method, path,
-                               roles_of(app.view_functions[rule.endpoint])))
+            view = app.view_functions[rule.endpoint]
+            result.append(Call(rule.endpoint, method, path, roles_of(view),
+                               signed=getattr(view, "signed_by", None) is not None))
     return sorted(result, key=lambda c: (c.endpoint == "core.logout", c.path))
 
 
@@ -182,6 +186,8 @@ def _location(response) -> str:
 def problem(who: str, call: Call, response) -> str | None:
     """What is wrong with this answer under the route's declared policy, if anything."""
     status = response.status_code
+    if call.signed:  # nobody here carries the sender's signature
+        return None if status == 403 else "expected 403 (webhook without a signature)"
     if call.policy == PUBLIC:
         if who == ANONYMOUS:
             expected = 404 if call.endpoint == "core.invite" else 200

@@ -43,7 +43,7 @@ def ctx(app):
 @pytest.fixture
 def forum_kinds(monkeypatch):
     """Register the forum's event kinds the way the forum package will (undone after)."""
-    for kind in ("forum_post", "forum_comment", "reaction_given", "helpful_marked"):
+    for kind in ("post_written", "comment_written", "reaction_given", "helpful_marked"):
         monkeypatch.setitem(events.KINDS, kind, kind)
 
 
@@ -168,14 +168,14 @@ def test_level_for_points(points, number, name, next_floor, to_next):
 
 def test_award_points_is_idempotent_per_reason_and_key(ctx):
     participant = make_participant()
-    assert gamification.award_points(participant, "forum_post", "7") == 10
-    assert gamification.award_points(participant, "forum_post", "7") == 0
-    assert gamification.award_points(participant, "forum_post", "8") == 10
-    assert gamification.award_points(participant, "forum_comment", "7") == 5
+    assert gamification.award_points(participant, "post_written", "7") == 10
+    assert gamification.award_points(participant, "post_written", "7") == 0
+    assert gamification.award_points(participant, "post_written", "8") == 10
+    assert gamification.award_points(participant, "comment_written", "7") == 5
     db.session.commit()
     assert gamification.total_points(participant) == 25
     details = [e.detail for e in events_of(participant.id, "points_awarded")]
-    assert details[0] == {"reason": "forum_post", "key": "7", "points": 10}
+    assert details[0] == {"reason": "post_written", "key": "7", "points": 10}
     assert len(details) == 3
 
 
@@ -188,9 +188,9 @@ def test_a_racing_duplicate_award_is_absorbed(ctx, monkeypatch):
     """It relies on the unique key when the check-first misses a concurrent award, and
     the transaction carries on."""
     participant = make_participant()
-    assert gamification.award_points(participant, "forum_post", "1") == 10
+    assert gamification.award_points(participant, "post_written", "1") == 10
     monkeypatch.setattr(gamification, "_has_award", lambda *args: False)
-    assert gamification.award_points(participant, "forum_post", "1") == 0
+    assert gamification.award_points(participant, "post_written", "1") == 0
     db.session.commit()
     assert count_of(Award, Award.kind == "points") == 1
 
@@ -208,7 +208,7 @@ def test_concurrent_awards_on_postgresql_give_points_once(app, monkeypatch):
     def first() -> None:
         with app.app_context():
             participant = db.session.get(Participant, participant_id)
-            results["first"] = gamification.award_points(participant, "forum_post", "1")
+            results["first"] = gamification.award_points(participant, "post_written", "1")
             flushed.set()
             time.sleep(0.5)  # the second transaction now waits on the unique index
             db.session.commit()
@@ -218,7 +218,7 @@ def test_concurrent_awards_on_postgresql_give_points_once(app, monkeypatch):
     flushed.wait(10)
     with app.app_context():
         participant = db.session.get(Participant, participant_id)
-        results["second"] = gamification.award_points(participant, "forum_post", "1")
+        results["second"] = gamification.award_points(participant, "post_written", "1")
         db.session.commit()
         thread.join(10)
         assert results == {"first": 10, "second": 0}
@@ -229,20 +229,20 @@ def test_concurrent_awards_on_postgresql_give_points_once(app, monkeypatch):
 def test_crossing_a_threshold_records_level_reached_once(ctx):
     participant = make_participant()
     for n in range(9):
-        gamification.award_points(participant, "forum_post", str(n))
+        gamification.award_points(participant, "post_written", str(n))
     assert events_of(participant.id, "level_reached") == []
-    gamification.award_points(participant, "forum_post", "9")
-    gamification.award_points(participant, "forum_post", "10")
+    gamification.award_points(participant, "post_written", "9")
+    gamification.award_points(participant, "post_written", "10")
     [event] = events_of(participant.id, "level_reached")
     assert event.detail == {"level": 2, "name": "Sprout", "points": 100}
 
 
 def test_a_big_award_records_every_level_it_crosses(ctx, monkeypatch):
     rules = gamification.rules()
-    big = replace(rules, points={**rules.points, "forum_post": 300})
+    big = replace(rules, points={**rules.points, "post_written": 300})
     monkeypatch.setattr(gamification, "rules", lambda: big)
     participant = make_participant()
-    gamification.award_points(participant, "forum_post", "1")
+    gamification.award_points(participant, "post_written", "1")
     assert [e.detail["level"] for e in events_of(participant.id, "level_reached")] == [2, 3]
 
 
@@ -264,8 +264,8 @@ def test_no_awards_when_the_arm_has_no_gamification(ctx):
     module = make_module("m", kinds=("read",), unlock={})
     make_module("levelled", position=1, unlock={"level": 3}, kinds=("read",))
     services.complete_step(participant, steps_of(module)[0])
-    assert gamification.award_points(participant, "forum_post", "1") == 0
-    assert gamification.award_for_event(participant, "forum_post", "1") == 0
+    assert gamification.award_points(participant, "post_written", "1") == 0
+    assert gamification.award_for_event(participant, "post_written", "1") == 0
     db.session.commit()
     assert [e.kind for e in events_of(participant.id, "step_completed")] == ["step_completed"]
     assert len(events_of(participant.id, "module_completed")) == 1
@@ -367,11 +367,11 @@ def test_supportive_peer_from_forum_events(ctx, forum_kinds):
     """It counts comments and reactions the forum reports through award_for_event."""
     participant = make_participant()
     for n in range(9):
-        kind = "forum_comment" if n % 2 else "reaction_given"
+        kind = "comment_written" if n % 2 else "reaction_given"
         record_event(participant, kind, comment=n)
         gamification.award_for_event(participant, kind, str(n))
-    record_event(participant, "forum_post", post=1)
-    gamification.award_for_event(participant, "forum_post", "1")
+    record_event(participant, "post_written", post=1)
+    gamification.award_for_event(participant, "post_written", "1")
     assert "supportive-peer" not in _badges(participant)
     record_event(participant, "reaction_given", reaction=99)
     assert gamification.award_for_event(participant, "reaction_given", "99") == 2

@@ -53,9 +53,9 @@ def test_level_rule_opens_at_the_level(ctx):
     module = make_module("deeper", unlock={"level": 2})
     assert _state(participant, module) == (False, "Opens at level 2")
     for n in range(9):
-        gamification.award_points(participant, "forum_post", str(n))
+        gamification.award_points(participant, "post_written", str(n))
     assert _state(participant, module) == (False, "Opens at level 2")
-    gamification.award_points(participant, "forum_post", "last")
+    gamification.award_points(participant, "post_written", "last")
     assert _state(participant, module) == (True, "")
 
 

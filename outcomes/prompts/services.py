@@ -1,0 +1,515 @@
+"""The SMS symptom-prompt protocol at work: planning, expiry, replies, STOP, figures.
+
+- :func:`plan_due` (the ``sms.plan`` job) makes a ``PlannedPrompt`` row for every prompt
+  due within the look-ahead, for every participant who may get prompts, and queues its
+  text through ``core.sms.queue`` with ``send_after`` = its planned time; it queues
+  reminders of sent, unanswered prompts the same way, and cancels still-pending texts of
+  participants who may no longer get them (withdrawn, arm without SMS, consent cleared).
+- :func:`expire_due` (the ``sms.expire`` job) closes unanswered prompts at their expiry.
+- :func:`handle_reply` is the inbound handler ``core.sms`` calls for each ordinary text.
+- :func:`on_opt_change` counts STOP as an SMS withdrawal; :func:`help_text` answers HELP.
+- :func:`response_rates` and :func:`sms_answers_for` are the read side.
+
+Transaction contract: functions that change something flush and never commit; the
+scheduler's job wrapper, the webhook or the test commits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import current_app
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from core import audit, settings
+from core import sms as gateway
+from core.clock import utcnow
+from core.events import record_event
+from core.extensions import db
+from core.models import Participant
+from core.sms.models import SmsMessage
+from outcomes import participants as path
+from outcomes import scoring
+from outcomes.instruments import get as get_instrument
+from outcomes.models import Study, Withdrawal
+from outcomes.prompts import planner
+from outcomes.prompts.models import (
+    ANSWERED,
+    LATE,
+    UNREADABLE,
+    PlannedPrompt,
+    PromptReply,
+    SmsOptChange,
+    SmsProtocolVersion,
+)
+from outcomes.prompts.parsing import Parsed, parse_reply
+from outcomes.prompts.protocol import Prompt, Protocol, read_protocol
+from outcomes.services import features_for
+
+#: outbound statuses of a prompt that went out (a reply can answer it)
+WENT_OUT = ("sending", "unknown", "queued", "sent", "delivered", "undelivered")
+#: outbound statuses that count as delivered in the response rate
+DELIVERED = ("queued", "sent", "delivered")
+#: a readable reply this long after a prompt expired is still stored (as late)
+LATE_WINDOW = timedelta(hours=12)
+STOP_REASON = "Texted STOP: opted out of text messages (recorded automatically)."
+
+
+# --------------------------------------------------------------------------- who gets prompts
+
+def _protocols() -> dict[int, tuple[SmsProtocolVersion, Protocol]]:
+    """The current protocol of every study that has one."""
+    newest = (select(SmsProtocolVersion.study_id, func.max(SmsProtocolVersion.version)
+                     .label("version")).group_by(SmsProtocolVersion.study_id).subquery())
+    rows = db.session.scalars(select(SmsProtocolVersion).join(newest, and_(
+        SmsProtocolVersion.study_id == newest.c.study_id,
+        SmsProtocolVersion.version == newest.c.version)))
+    return {row.study_id: (row, read_protocol(row.data)) for row in rows}
+
+
+def prompts_paused_because(participant: Participant, protocol: Protocol | None, *,
+                           now: datetime) -> str | None:
+    """Why this participant gets no prompts now, or None when they do."""
+    reasons = (
+        (protocol is None, "the study has no SMS protocol"),
+        (not path.may_contact(participant), "withdrawn from the study"),
+        (participant.status not in path.IN_FOLLOW_UP, f"status {participant.status}"),
+        (participant.arm_id is None or participant.randomised_at is None, "not randomised"),
+        (not participant.phone, "no mobile number"),
+        (not participant.sms_consent, "no SMS consent"),
+        (participant.sms_opted_out_at is not None, "texted STOP"),
+        (not participant.user.is_enabled, "account disabled"),
+    )
+    for applies, reason in reasons:
+        if applies:
+            return reason
+    if protocol.duration_days is not None and \
+            now >= participant.randomised_at + timedelta(days=protocol.duration_days):
+        return "the prompt period has ended"
+    if not features_for(participant.user)["sms"]:
+        return "their arm has no SMS prompts"
+    return None
+
+
+def _zone(participant: Participant) -> ZoneInfo:
+    try:
+        return ZoneInfo(participant.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(current_app.config.get("DEFAULT_TIMEZONE", "Europe/London"))
+
+
+def _candidates(study_ids: Iterable[int]) -> list[Participant]:
+    return list(db.session.scalars(
+        select(Participant).where(Participant.study_id.in_(list(study_ids)),
+                                  Participant.status.in_(path.IN_FOLLOW_UP),
+                                  Participant.sms_consent.is_(True),
+                                  Participant.sms_opted_out_at.is_(None),
+                                  Participant.phone.is_not(None))
+        .order_by(Participant.id)))
+
+
+# --------------------------------------------------------------------------- planning
+
+def _slots(participant: Participant, protocol: Protocol, now: datetime
+           ) -> list[tuple[Prompt, planner.Slot]]:
+    zone = _zone(participant)
+    found = []
+    for day in planner.days_around(now, zone):
+        for prompt in protocol.prompts:
+            slot = planner.plan_slot(prompt, participant_id=participant.id, day=day, zone=zone,
+                                     wake_start=participant.wake_start,
+                                     wake_end=participant.wake_end)
+            if slot is not None and planner.is_due(slot, now) and \
+                    slot.planned_at >= participant.randomised_at:
+                found.append((prompt, slot))
+    return found
+
+
+def _row_for(participant: Participant, version: SmsProtocolVersion, slot: planner.Slot
+             ) -> PlannedPrompt:
+    """The prompt row of this slot, made once (a concurrent planner's row is reused)."""
+    query = select(PlannedPrompt).where(PlannedPrompt.participant_id == participant.id,
+                                        PlannedPrompt.prompt_key == slot.prompt_key,
+                                        PlannedPrompt.slot == slot.day)
+    row = db.session.scalar(query)
+    if row is not None:
+        return row
+    row = PlannedPrompt(participant_id=participant.id, protocol_version_id=version.id,
+                        prompt_key=slot.prompt_key, slot=slot.day, planned_at=slot.planned_at,
+                        expires_at=slot.expires_at, reminder_at=slot.reminder_at)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        return db.session.scalars(query).one()
+    return row
+
+
+def plan_participant(participant: Participant, version: SmsProtocolVersion, protocol: Protocol,
+                     *, now: datetime) -> int:
+    """Plan and queue this participant's due prompts; return how many were queued."""
+    queued = 0
+    for prompt, slot in _slots(participant, protocol, now):
+        row = _row_for(participant, version, slot)
+        if row.message_id is not None or row.answered_at is not None:
+            continue
+        message = gateway.queue(participant=participant, body=prompt.text, purpose="prompt",
+                                dedupe_key=f"prompt:{row.id}", send_after=row.planned_at)
+        if message is not None:
+            row.message_id = message.id
+            queued += 1
+    return queued
+
+
+def _queue_reminders(now: datetime, protocols: dict[int, tuple[SmsProtocolVersion, Protocol]]
+                     ) -> int:
+    rows = db.session.execute(
+        select(PlannedPrompt, Participant)
+        .join(Participant, Participant.id == PlannedPrompt.participant_id)
+        .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
+        .where(PlannedPrompt.reminder_at.is_not(None),
+               PlannedPrompt.reminder_message_id.is_(None),
+               PlannedPrompt.answered_at.is_(None), PlannedPrompt.expired_at.is_(None),
+               PlannedPrompt.reminder_at <= now + planner.LOOKAHEAD,
+               PlannedPrompt.reminder_at >= now - planner.SEND_GRACE,
+               PlannedPrompt.expires_at > now,
+               SmsMessage.status.in_(WENT_OUT))).all()
+    queued = 0
+    for row, participant in rows:
+        prompt = _prompt_of(row)
+        current = protocols.get(participant.study_id)
+        if prompt is None or prompt.reminder is None or prompts_paused_because(
+                participant, current[1] if current else None, now=now):
+            continue
+        message = gateway.queue(participant=participant, body=prompt.reminder.text,
+                                purpose="reminder", dedupe_key=f"reminder:{row.id}",
+                                send_after=row.reminder_at)
+        if message is not None:
+            row.reminder_message_id = message.id
+            queued += 1
+    return queued
+
+
+def _cancel_paused(now: datetime, protocols: dict[int, tuple[SmsProtocolVersion, Protocol]]
+                   ) -> int:
+    """Cancel still-pending prompts and reminders of participants who may no longer get
+    them (withdrawn, arm changed, consent cleared, period over)."""
+    pending = db.session.execute(
+        select(SmsMessage, Participant)
+        .join(PlannedPrompt, or_(PlannedPrompt.message_id == SmsMessage.id,
+                                 PlannedPrompt.reminder_message_id == SmsMessage.id))
+        .join(Participant, Participant.id == PlannedPrompt.participant_id)
+        .where(SmsMessage.status == "pending")).all()
+    cancelled = 0
+    verdicts: dict[int, str | None] = {}
+    for message, participant in pending:
+        if participant.id not in verdicts:
+            current = protocols.get(participant.study_id)
+            verdicts[participant.id] = prompts_paused_because(
+                participant, current[1] if current else None, now=now)
+        if verdicts[participant.id] and gateway.cancel(message):
+            cancelled += 1
+    return cancelled
+
+
+def plan_due(now: datetime | None = None) -> dict[str, int]:
+    """Plan and queue every due prompt and reminder (the ``sms.plan`` job). Flushes."""
+    now = now or utcnow()
+    protocols = _protocols()
+    counts = {"prompts": 0, "reminders": 0, "cancelled": _cancel_paused(now, protocols)}
+    for participant in _candidates(protocols):
+        version, protocol = protocols[participant.study_id]
+        if prompts_paused_because(participant, protocol, now=now) is None:
+            counts["prompts"] += plan_participant(participant, version, protocol, now=now)
+    counts["reminders"] = _queue_reminders(now, protocols)
+    db.session.flush()
+    return counts
+
+
+def expire_due(now: datetime | None = None) -> int:
+    """Close every unanswered prompt whose time is up (the ``sms.expire`` job); cancel a
+    reminder still waiting. Returns how many closed. Flushes."""
+    now = now or utcnow()
+    due = list(db.session.scalars(select(PlannedPrompt).where(
+        PlannedPrompt.expires_at <= now, PlannedPrompt.answered_at.is_(None),
+        PlannedPrompt.expired_at.is_(None))))
+    for row in due:
+        row.expired_at = now
+        _cancel_reminder(row)
+    db.session.flush()
+    return len(due)
+
+
+def _cancel_reminder(row: PlannedPrompt) -> None:
+    if row.reminder_message_id is not None:
+        message = db.session.get(SmsMessage, row.reminder_message_id)
+        if message is not None:
+            gateway.cancel(message)
+
+
+# --------------------------------------------------------------------------- replies
+
+_protocol_cache: dict[tuple[int, str], Protocol] = {}
+
+
+def _protocol_of_version(version_id: int) -> Protocol:
+    """A stored version never changes, so its reading is kept for the process (keyed by
+    its text too, as a test database reuses ids)."""
+    row = db.session.get(SmsProtocolVersion, version_id)
+    key = (row.id, row.source)
+    if key not in _protocol_cache:
+        _protocol_cache[key] = read_protocol(row.data)
+    return _protocol_cache[key]
+
+
+def _prompt_of(row: PlannedPrompt) -> Prompt | None:
+    return _protocol_of_version(row.protocol_version_id).prompt(row.prompt_key)
+
+
+def _sent_prompts(participant_id: int):
+    return (select(PlannedPrompt).join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
+            .where(PlannedPrompt.participant_id == participant_id,
+                   PlannedPrompt.answered_at.is_(None), SmsMessage.status.in_(WENT_OUT))
+            .order_by(PlannedPrompt.planned_at.desc(), PlannedPrompt.id.desc()).limit(1))
+
+
+def open_prompt(participant_id: int, now: datetime) -> PlannedPrompt | None:
+    """The participant's most recent prompt that went out and is neither answered nor
+    expired."""
+    return db.session.scalar(_sent_prompts(participant_id).where(
+        PlannedPrompt.expires_at > now, PlannedPrompt.expired_at.is_(None),
+        PlannedPrompt.planned_at <= now))
+
+
+def _late_prompt(participant_id: int, now: datetime) -> PlannedPrompt | None:
+    return db.session.scalar(_sent_prompts(participant_id).where(
+        PlannedPrompt.expires_at <= now, PlannedPrompt.expires_at > now - LATE_WINDOW))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reply says, as stored: value, score and the rule that made the score."""
+
+    value: Any
+    score: float | None
+    scoring: str | None
+    #: what feedback rules compare: the scale value, True/False, or the instrument total
+    feedback_value: float | bool | None
+
+
+def _reading(prompt: Prompt, parsed: Parsed) -> Reading:
+    answer, value = prompt.answer, parsed.value
+    if answer.type == "yesno":
+        return Reading(value, 1.0 if value else 0.0, None, value)
+    if answer.type == "scale":
+        return Reading(value, float(value), None, value)
+    if answer.instrument:
+        instrument = get_instrument(answer.instrument)
+        result = scoring.score(instrument, {number: digit for number, digit
+                                            in zip(instrument.item_numbers, value, strict=True)})
+        return Reading(value, result.total, result.scoring_rule, result.total)
+    return Reading(value, float(sum(value)), f"sum of {answer.count} digits", sum(value))
+
+
+def feedback_text(prompt: Prompt, participant: Participant, value: float | bool | None) -> str:
+    """The first matching feedback rule's text, with a link to its module step when the
+    participant's arm has modules; "" when no rule matches."""
+    if value is None:
+        return ""
+    for rule in prompt.feedback:
+        if rule.matches(value):
+            if rule.step and features_for(participant.user).get("modules"):
+                base = current_app.config["PUBLIC_URL"].rstrip("/")
+                return f"{rule.text} {base}/modules/{rule.step}"
+            return rule.text
+    return ""
+
+
+def _store_reply(row: PlannedPrompt, message: SmsMessage, status: str, *, value: Any = None,
+                 reading: Reading | None = None, problem: str | None = None) -> PromptReply:
+    sent = db.session.get(SmsMessage, row.message_id)
+    start = (sent.sent_at if sent is not None and sent.sent_at else row.planned_at)
+    received = message.created_at or utcnow()
+    reply = PromptReply(prompt_id=row.id, participant_id=row.participant_id,
+                        prompt_key=row.prompt_key, status=status,
+                        value=reading.value if reading else value,
+                        score=reading.score if reading and status == ANSWERED else None,
+                        scoring=reading.scoring if reading and status == ANSWERED else None,
+                        problem=problem, received_at=received,
+                        latency_seconds=max(0, int((received - start).total_seconds())),
+                        inbound_message_id=message.id, prompt_message_id=row.message_id)
+    db.session.add(reply)
+    message.in_reply_to_id = row.message_id
+    db.session.flush()
+    return reply
+
+
+def _answer_in_time(row: PlannedPrompt, prompt: Prompt, participant: Participant,
+                    message: SmsMessage, parsed: Parsed) -> str:
+    if not parsed.ok:
+        _store_reply(row, message, UNREADABLE, value=parsed.value, problem=parsed.status)
+        record_event(participant, "sms_reply_unreadable", at=message.created_at,
+                     prompt=row.prompt_key, problem=parsed.status)
+        if row.help_sent_at is not None:
+            return ""  # one help text per prompt; later unreadable replies are only stored
+        row.help_sent_at = message.created_at or utcnow()
+        return prompt.help
+    reading = _reading(prompt, parsed)
+    reply = _store_reply(row, message, ANSWERED, reading=reading)
+    row.answered_at = reply.received_at
+    _cancel_reminder(row)
+    record_event(participant, "sms_answered", at=reply.received_at, prompt=row.prompt_key,
+                 value=reading.value, late=False)
+    return feedback_text(prompt, participant, reading.feedback_value)
+
+
+def handle_reply(message: SmsMessage) -> str | None:
+    """``core.sms`` inbound handler: match a text to the participant's most recent open
+    prompt, store and score the answer, and return the reply (feedback, the help text, a
+    late note or ""). None when there is no prompt to answer (the text is unsolicited)."""
+    if message.participant_id is None:
+        return None
+    participant = db.session.get(Participant, message.participant_id)
+    now = message.created_at or utcnow()
+    row = open_prompt(participant.id, now)
+    if row is not None:
+        prompt = _prompt_of(row)
+        if prompt is not None:
+            return _answer_in_time(row, prompt, participant, message,
+                                   parse_reply(message.body, prompt.answer))
+    row = _late_prompt(participant.id, now)
+    prompt = _prompt_of(row) if row is not None else None
+    if row is None or prompt is None:
+        return None
+    parsed = parse_reply(message.body, prompt.answer)
+    if not parsed.ok:
+        return None  # not an answer to the closed prompt: the moderators' inbox has it
+    _store_reply(row, message, LATE, reading=_reading(prompt, parsed))
+    record_event(participant, "sms_answered", at=now, prompt=row.prompt_key, value=parsed.value,
+                 late=True)
+    return _protocol_of_version(row.protocol_version_id).late_reply
+
+
+# --------------------------------------------------------------------------- STOP, START, HELP
+
+def _last_change(participant: Participant) -> SmsOptChange | None:
+    return db.session.scalar(select(SmsOptChange).where(
+        SmsOptChange.participant_id == participant.id)
+        .order_by(SmsOptChange.at.desc(), SmsOptChange.id.desc()).limit(1))
+
+
+def on_opt_change(participant: Participant, keyword: str) -> None:
+    """``core.sms`` opt-out handler: STOP is counted as a withdrawal from text messages
+    (a ``Withdrawal`` of kind ``sms``, once per opt-out) without clearing ``sms_consent``,
+    so START can resume prompts; START is recorded. Flushes."""
+    last = _last_change(participant)
+    now = utcnow()
+    if keyword == "stop":
+        if last is not None and last.keyword == "stop":
+            return  # the same opt-out, reported again (STOP twice, or Twilio's 21610)
+        withdrawal = Withdrawal(participant_id=participant.id, kind="sms", at=now,
+                                reason=STOP_REASON, recorded_by_id=None, recorded_at=now)
+        db.session.add(withdrawal)
+        db.session.flush()
+        db.session.add(SmsOptChange(participant_id=participant.id, keyword="stop", at=now,
+                                    withdrawal_id=withdrawal.id))
+        audit.record("participant.withdrawn", actor=None, target=participant, kind="sms",
+                     withdrawal_id=withdrawal.id, at=now.date().isoformat(), via="sms_stop")
+    elif keyword == "start" and last is not None and last.keyword == "stop":
+        db.session.add(SmsOptChange(participant_id=participant.id, keyword="start", at=now))
+    db.session.flush()
+
+
+def help_text(participant: Participant | None) -> str:
+    """``core.sms`` HELP provider: the study's contact and the crisis lines."""
+    study = db.session.get(Study, participant.study_id) if participant is not None else None
+    values = settings.get_all()
+    contact = (study.contact if study is not None and study.contact else
+               values["study_contact"])
+    lines = [f"{study.name if study else values['site_name']}: {contact}"]
+    crisis = [f"{r['name']}: {r['phone']}" for r in values["crisis_resources"] if r.get("phone")]
+    if crisis:
+        lines.append("If you need help now: " + "; ".join(crisis[:3]) + ".")
+    lines.append("Reply STOP to stop texts.")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- read side
+
+def response_rates(participant_ids: Iterable[int], *, start: datetime | None = None,
+                   end: datetime | None = None, now: datetime | None = None
+                   ) -> dict[int, tuple[int, int]]:
+    """Participant id -> (answered, delivered) for prompts planned in [start, end).
+
+    Delivered: the prompt's text reached the network (queued, sent or delivered) or was
+    answered; undelivered, failed, cancelled and unsent prompts do not count, nor do
+    prompts still open. Answered: a readable answer before expiry (late ones are not).
+    """
+    ids = list(participant_ids)
+    now = now or utcnow()
+    result = {pid: (0, 0) for pid in ids}
+    if not ids:
+        return result
+    answered = PlannedPrompt.answered_at.is_not(None)
+    query = (select(PlannedPrompt.participant_id, func.sum(case((answered, 1), else_=0)),
+                    func.count(PlannedPrompt.id))
+             .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
+             .where(PlannedPrompt.participant_id.in_(ids),
+                    or_(answered, and_(SmsMessage.status.in_(DELIVERED),
+                                       PlannedPrompt.expires_at <= now)))
+             .group_by(PlannedPrompt.participant_id))
+    if start is not None:
+        query = query.where(PlannedPrompt.planned_at >= start)
+    if end is not None:
+        query = query.where(PlannedPrompt.planned_at < end)
+    for pid, done, delivered in db.session.execute(query):
+        result[pid] = (int(done or 0), int(delivered))
+    return result
+
+
+@dataclass(frozen=True)
+class SmsAnswer:
+    prompt_key: str
+    label: str
+    #: answered, late or unreadable
+    status: str
+    #: the value as staff read it ("7", "Yes", "1 2 1 (score 4)", "12 (out of range)")
+    shown: str
+    received_at: datetime
+    latency_seconds: int | None
+
+
+def _shown(reply: PromptReply, prompt: Prompt | None) -> str:
+    value = reply.value
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        text = "Yes" if value else "No"
+    elif isinstance(value, list):
+        text = " ".join(str(v) for v in value)
+        if reply.score is not None and prompt is not None and prompt.answer.instrument:
+            text += f" (score {reply.score:g})"
+    else:
+        text = str(value)
+    return f"{text} (out of range)" if reply.problem == "out_of_range" else text
+
+
+def sms_answers_for(participant: Participant, limit: int = 50) -> list[SmsAnswer]:
+    """The participant's latest replies to prompts, newest first (staff participant page)."""
+    rows = db.session.execute(
+        select(PromptReply, PlannedPrompt.protocol_version_id)
+        .join(PlannedPrompt, PlannedPrompt.id == PromptReply.prompt_id)
+        .where(PromptReply.participant_id == participant.id)
+        .order_by(PromptReply.received_at.desc(), PromptReply.id.desc()).limit(limit)).all()
+    answers = []
+    for reply, version_id in rows:
+        prompt = _protocol_of_version(version_id).prompt(reply.prompt_key)
+        answers.append(SmsAnswer(reply.prompt_key, prompt.label if prompt else reply.prompt_key,
+                                 reply.status, _shown(reply, prompt), reply.received_at,
+                                 reply.latency_seconds))
+    return answers
