@@ -15,6 +15,7 @@ its notifications wait until a moderator approves it. Markdown is rendered once 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,9 +109,16 @@ class Written:
         return not self.verdict.publishes
 
 
+#: further checks run before anyone writes; each raises :class:`ForumError` to refuse
+#: (moderation registers the posting suspension here)
+WRITER_CHECKS: list[Callable[[User], None]] = []
+
+
 def _check_writer(actor: User) -> None:
     if actor.role not in WRITERS:
         raise PermissionDenied("only participants and moderators write in the forum")
+    for check in WRITER_CHECKS:
+        check(actor)
 
 
 def _clean(text: str | None, *, field: str, limit: int, required: bool = True) -> str:

@@ -204,3 +204,22 @@ def import_study(file, dry_run: bool, confirm: bool, slug: str | None) -> None:
         raise SystemExit(1 if plan.refused else 0)
     db.session.commit()
     click.echo(f"Saved {len(plan.changes)} change(s)." if plan.changes else "Nothing changed.")
+
+
+@outcomes_cli.command("export")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write the files to (made if missing).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "dta"]), default="csv",
+              show_default=True)
+@click.option("--study", "slug", default=None, help="The study's slug (default: the first).")
+def export_data(out: Path, fmt: str, slug: str | None) -> None:
+    """Write the pseudonymised export (every table, the codebook, README.md and SHA256SUMS)
+    to OUT, the same files as the researcher page's zip. The export is audit-logged."""
+    from outcomes.exports import bundle
+
+    study = _study_for(slug)
+    result, _archive = bundle.export(study, fmt, actor=None, via="cli")
+    db.session.commit()
+    for path in result.write_to(out):
+        click.echo(str(path))
+    click.echo(f"Export checksum (SHA-256 of SHA256SUMS): {result.checksum}")

@@ -114,11 +114,13 @@ class Dashboard:
 
 
 def dashboard(study: Study, *, now: datetime | None = None,
-              lost_after_days: int = path.DEFAULT_LOST_AFTER_DAYS,
+              lost_after_days: int | None = None,
               stopped_after_days: int = adherence.DEFAULT_STOPPED_AFTER_DAYS) -> Dashboard:
     """Every figure of the researcher dashboard, from live data, in a fixed number of
-    queries whatever the number of participants or events."""
+    queries whatever the number of participants or events. Lost to follow-up uses the
+    study's own ``lost_after_days`` unless another value is given."""
     now = now or utcnow()
+    lost_after_days = lost_after_days or study.lost_after_days
     rows = db.session.execute(
         select(Participant.arm_id, Participant.status, func.count(Participant.id))
         .where(Participant.study_id == study.id)

@@ -210,8 +210,8 @@ def prepare(owner: str, ids: list[int], report: DispatchReport) -> list[Claimed]
                            .values(status=statuses.CANCELLED, reason=reason)
                            .execution_options(synchronize_session=False))
     if ready:  # the number texted, as it was at send time (reconciliation lists by it)
-        db.session.execute(update(SmsMessage), [{"id": row.id, "phone": row.phone}
-                                                for row in ready])
+        db.session.execute(PHONE_UPDATE, [{"m_id": row.id, "m_phone": row.phone}
+                                          for row in ready])
     db.session.commit()
     return ready
 
@@ -264,6 +264,9 @@ def status_callback_url(message_id: int) -> str:
 
 
 _table = SmsMessage.__table__
+#: the numbers of a prepared batch (one executemany, without the ORM's per-row bookkeeping)
+PHONE_UPDATE = (update(_table).where(_table.c.id == bindparam("m_id"))
+                .values(phone=bindparam("m_phone")))
 #: one statement for every accepted send of a batch (executemany)
 ACCEPTED_UPDATE = (
     update(_table)

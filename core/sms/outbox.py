@@ -1,19 +1,23 @@
-"""Writing to the outbox: :func:`queue` and :func:`cancel`.
+"""Writing to the outbox: :func:`queue` and :func:`cancel`, and their bulk forms
+:func:`queue_many` and :func:`cancel_many` for jobs that touch thousands of rows.
 
-Both run in the caller's transaction (they flush, never commit). Nothing leaves the
+All run in the caller's transaction (they flush, never commit). Nothing leaves the
 server here: the ``sms.dispatch`` job sends committed rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from core.clock import utcnow
 from core.extensions import db
-from core.models import Participant
+from core.models import Participant, User
 from core.sms import statuses
 from core.sms.models import OUT, SmsMessage
 
@@ -94,3 +98,100 @@ def cancel_pending_for(participant: Participant, reason: str) -> int:
         .values(status=statuses.CANCELLED, reason=reason)
         .execution_options(synchronize_session=False)
     ).rowcount
+
+
+# --------------------------------------------------------------------------- in bulk
+
+#: ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
+CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One text for :func:`queue_many`."""
+
+    participant_id: int
+    body: str
+    purpose: str
+    #: required here: it is what makes a repeated or concurrent bulk queue write once
+    dedupe_key: str
+    send_after: datetime | None = None
+
+
+def _chunks(values: Sequence) -> Iterable[Sequence]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start:start + CHUNK]
+
+
+def textable(participant_ids: Iterable[int]) -> set[int]:
+    """Those of ``participant_ids`` who may be texted now (:func:`may_text`, read from the
+    database in a few queries)."""
+    ids = sorted(set(participant_ids))
+    allowed: set[int] = set()
+    for chunk in _chunks(ids):
+        allowed.update(db.session.scalars(
+            select(Participant.id).join(User, User.id == Participant.user_id)
+            .where(Participant.id.in_(chunk), Participant.phone.is_not(None),
+                   Participant.phone != "", Participant.sms_consent.is_(True),
+                   Participant.sms_opted_out_at.is_(None), User.is_enabled.is_(True))))
+    return allowed
+
+
+def _insert_skipping_known_keys():
+    """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING, on PostgreSQL (which waits for a
+    concurrent writer of the same key, then skips) and SQLite alike."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(SmsMessage.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+
+
+def queue_many(texts: Sequence[Outgoing]) -> dict[str, int]:
+    """Add many outbound rows in a few statements, with the checks of :func:`queue`: a
+    participant who may not be texted gets nothing written, an empty body is refused
+    (ValueError, before anything is written). A dedupe key already in the outbox (an
+    earlier run, a concurrent writer, or the same key twice in ``texts``) writes no
+    second row; like :func:`queue`, that first row is handed back.
+
+    Returns dedupe key -> outbox row id for every text now in the outbox (refused texts
+    are left out)."""
+    for text in texts:
+        if not text.body.strip():
+            raise ValueError("an SMS needs a body")
+        if not text.dedupe_key:
+            raise ValueError("queue_many needs a dedupe key for every text")
+    allowed = textable(text.participant_id for text in texts)
+    now = utcnow()
+    rows = [{"direction": OUT, "participant_id": text.participant_id, "purpose": text.purpose,
+             "body": text.body, "status": statuses.PENDING, "dedupe_key": text.dedupe_key,
+             "send_after": text.send_after or now, "created_at": now, "resends": 0}
+            for text in texts if text.participant_id in allowed]
+    if not rows:
+        return {}
+    db.session.execute(_insert_skipping_known_keys(), rows)
+    keys = list(dict.fromkeys(row["dedupe_key"] for row in rows))
+    ids: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        ids.update(db.session.execute(select(SmsMessage.dedupe_key, SmsMessage.id)
+                                      .where(SmsMessage.dedupe_key.in_(chunk))).all())
+    return ids
+
+
+def cancel_many(message_ids: Iterable[int], reason: str = "cancelled") -> int:
+    """:func:`cancel` for many rows: cancel those still pending (outbound only); return
+    how many were. Rows already loaded in the session are expired, so they read the new
+    status."""
+    ids = sorted(set(message_ids))
+    done = 0
+    for chunk in _chunks(ids):
+        done += db.session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.id.in_(chunk), SmsMessage.direction == OUT,
+                   SmsMessage.status == statuses.PENDING)
+            .values(status=statuses.CANCELLED, reason=reason)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    wanted = set(ids)
+    for loaded in list(db.session.identity_map.values()):
+        if isinstance(loaded, SmsMessage) and loaded.id in wanted:
+            db.session.expire(loaded)
+    return done

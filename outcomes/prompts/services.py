@@ -2,9 +2,11 @@
 
 - :func:`plan_due` (the ``sms.plan`` job) makes a ``PlannedPrompt`` row for every prompt
   due within the look-ahead, for every participant who may get prompts, and queues its
-  text through ``core.sms.queue`` with ``send_after`` = its planned time; it queues
-  reminders of sent, unanswered prompts the same way, and cancels still-pending texts of
-  participants who may no longer get them (withdrawn, arm without SMS, consent cleared).
+  text in the outbox (``core.sms.outbox.queue_many``) with ``send_after`` = its planned
+  time; it queues reminders of sent, unanswered prompts the same way, and cancels
+  still-pending texts of participants who may no longer get them (withdrawn, arm
+  without SMS, consent cleared). It works in bulk: about a dozen statements whatever
+  the number of participants (a few more per thousand texts, for long IN lists).
 - :func:`expire_due` (the ``sms.expire`` job) closes unanswered prompts at their expiry.
 - :func:`handle_reply` is the inbound handler ``core.sms`` calls for each ordinary text.
 - :func:`on_opt_change` counts STOP as an SMS withdrawal; :func:`help_text` answers HELP.
@@ -16,27 +18,29 @@ scheduler's job wrapper, the webhook or the test commits once.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core import audit, settings
 from core import sms as gateway
 from core.clock import utcnow
 from core.events import record_event
 from core.extensions import db
-from core.models import Participant
+from core.models import Participant, User
 from core.sms.models import SmsMessage
+from core.sms.outbox import Outgoing, cancel_many, queue_many
 from outcomes import participants as path
 from outcomes import scoring
 from outcomes.instruments import get as get_instrument
-from outcomes.models import Study, Withdrawal
+from outcomes.models import Arm, Study, Withdrawal
 from outcomes.prompts import planner
 from outcomes.prompts.models import (
     ANSWERED,
@@ -62,6 +66,9 @@ STOP_REASON = "Texted STOP: opted out of text messages (recorded automatically).
 
 # --------------------------------------------------------------------------- who gets prompts
 
+NO_SMS_ARM = "their arm has no SMS prompts"
+
+
 def _protocols() -> dict[int, tuple[SmsProtocolVersion, Protocol]]:
     """The current protocol of every study that has one."""
     newest = (select(SmsProtocolVersion.study_id, func.max(SmsProtocolVersion.version)
@@ -72,105 +79,231 @@ def _protocols() -> dict[int, tuple[SmsProtocolVersion, Protocol]]:
     return {row.study_id: (row, read_protocol(row.data)) for row in rows}
 
 
-def prompts_paused_because(participant: Participant, protocol: Protocol | None, *,
-                           now: datetime) -> str | None:
-    """Why this participant gets no prompts now, or None when they do."""
+@dataclass(frozen=True)
+class Recipient:
+    """What decides whether and when a participant gets prompts. The planner reads these
+    as plain rows for everyone at once (:data:`RECIPIENT`), so planning for thousands of
+    participants costs a few queries, not a few per participant."""
+
+    id: int
+    study_id: int
+    status: str
+    arm_id: int | None
+    randomised_at: datetime | None
+    phone: str | None
+    sms_consent: bool
+    sms_opted_out_at: datetime | None
+    #: the account is enabled
+    enabled: bool
+    timezone: str
+    wake_start: time
+    wake_end: time
+
+    @classmethod
+    def of(cls, participant: Participant) -> Recipient:
+        return cls(participant.id, participant.study_id, participant.status,
+                   participant.arm_id, participant.randomised_at, participant.phone,
+                   participant.sms_consent, participant.sms_opted_out_at,
+                   participant.user.is_enabled, participant.timezone, participant.wake_start,
+                   participant.wake_end)
+
+
+#: the columns of a :class:`Recipient`, in order (the query joins ``User`` to ``Participant``)
+RECIPIENT = (Participant.id, Participant.study_id, Participant.status, Participant.arm_id,
+             Participant.randomised_at, Participant.phone, Participant.sms_consent,
+             Participant.sms_opted_out_at, User.is_enabled, Participant.timezone,
+             Participant.wake_start, Participant.wake_end)
+
+
+def _paused_reason(person: Recipient, protocol: Protocol | None, *, now: datetime) -> str | None:
+    """Why ``person`` gets no prompts, their arm aside (each caller checks it its way)."""
     reasons = (
         (protocol is None, "the study has no SMS protocol"),
-        (not path.may_contact(participant), "withdrawn from the study"),
-        (participant.status not in path.IN_FOLLOW_UP, f"status {participant.status}"),
-        (participant.arm_id is None or participant.randomised_at is None, "not randomised"),
-        (not participant.phone, "no mobile number"),
-        (not participant.sms_consent, "no SMS consent"),
-        (participant.sms_opted_out_at is not None, "texted STOP"),
-        (not participant.user.is_enabled, "account disabled"),
+        (not path.may_contact(person), "withdrawn from the study"),  # reads the status only
+        (person.status not in path.IN_FOLLOW_UP, f"status {person.status}"),
+        (person.arm_id is None or person.randomised_at is None, "not randomised"),
+        (not person.phone, "no mobile number"),
+        (not person.sms_consent, "no SMS consent"),
+        (person.sms_opted_out_at is not None, "texted STOP"),
+        (not person.enabled, "account disabled"),
     )
     for applies, reason in reasons:
         if applies:
             return reason
     if protocol.duration_days is not None and \
-            now >= participant.randomised_at + timedelta(days=protocol.duration_days):
+            now >= person.randomised_at + timedelta(days=protocol.duration_days):
         return "the prompt period has ended"
-    if not features_for(participant.user)["sms"]:
-        return "their arm has no SMS prompts"
     return None
 
 
-def _zone(participant: Participant) -> ZoneInfo:
+def prompts_paused_because(participant: Participant, protocol: Protocol | None, *,
+                           now: datetime) -> str | None:
+    """Why this participant gets no prompts now, or None when they do."""
+    reason = _paused_reason(Recipient.of(participant), protocol, now=now)
+    if reason is None and not features_for(participant.user)["sms"]:
+        return NO_SMS_ARM
+    return reason
+
+
+class _Verdicts:
+    """:func:`prompts_paused_because` for many participants of one planning run: arms are
+    read once and each participant's verdict is kept."""
+
+    def __init__(self, protocols: dict[int, tuple[SmsProtocolVersion, Protocol]],
+                 now: datetime) -> None:
+        self.protocols, self.now = protocols, now
+        # what features_for(user)["sms"] is for a randomised participant still in the
+        # study: their arm's flag, less the intervention's features after they left it
+        self.arm_sms = {arm.id: arm.has("sms") for arm in db.session.scalars(select(Arm))}
+        self.left_intervention: set[int] = set()
+        if "sms" in path.INTERVENTION_FEATURES:
+            self.left_intervention = set(db.session.scalars(
+                select(Withdrawal.participant_id).where(Withdrawal.kind == "intervention")))
+        self._known: dict[int, str | None] = {}
+
+    def reason(self, person: Recipient) -> str | None:
+        if person.id not in self._known:
+            current = self.protocols.get(person.study_id)
+            reason = _paused_reason(person, current[1] if current else None, now=self.now)
+            if reason is None and (not self.arm_sms.get(person.arm_id, False)
+                                   or person.id in self.left_intervention):
+                reason = NO_SMS_ARM
+            self._known[person.id] = reason
+        return self._known[person.id]
+
+
+def _zone(participant: Participant | Recipient) -> ZoneInfo:
+    return _zone_named(participant.timezone,
+                       current_app.config.get("DEFAULT_TIMEZONE", "Europe/London"))
+
+
+@functools.lru_cache(maxsize=256)
+def _zone_named(name: str, default: str) -> ZoneInfo:
     try:
-        return ZoneInfo(participant.timezone)
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(current_app.config.get("DEFAULT_TIMEZONE", "Europe/London"))
+        return ZoneInfo(default)
 
 
-def _candidates(study_ids: Iterable[int]) -> list[Participant]:
-    return list(db.session.scalars(
-        select(Participant).where(Participant.study_id.in_(list(study_ids)),
-                                  Participant.status.in_(path.IN_FOLLOW_UP),
-                                  Participant.sms_consent.is_(True),
-                                  Participant.sms_opted_out_at.is_(None),
-                                  Participant.phone.is_not(None))
-        .order_by(Participant.id)))
+def _candidates(study_ids: Iterable[int]) -> list[Recipient]:
+    return [Recipient(*row) for row in db.session.execute(
+        select(*RECIPIENT).join(User, User.id == Participant.user_id)
+        .where(Participant.study_id.in_(list(study_ids)),
+               Participant.status.in_(path.IN_FOLLOW_UP), Participant.sms_consent.is_(True),
+               Participant.sms_opted_out_at.is_(None), Participant.phone.is_not(None))
+        .order_by(Participant.id))]
 
 
 # --------------------------------------------------------------------------- planning
+#
+# The whole run is about a dozen statements whatever the number of participants (IN
+# lists go by a thousand ids): the candidates with the facts that pause them, the prompt
+# rows of the days in view, one INSERT of the missing prompt rows (ON CONFLICT DO
+# NOTHING on the unique participant/prompt/day, so a concurrent planner's row is kept
+# and reused), one bulk queue of their texts (``core.sms.outbox.queue_many``,
+# deduplicated on "prompt:<id>"), one UPDATE linking them. The rules are those of one
+# participant at a time: due slots from ``planner``, a row made once per slot, a text
+# queued once per row.
 
-def _slots(participant: Participant, protocol: Protocol, now: datetime
+def _slots(person: Recipient, protocol: Protocol, now: datetime
            ) -> list[tuple[Prompt, planner.Slot]]:
-    zone = _zone(participant)
+    zone = _zone(person)
     found = []
     for day in planner.days_around(now, zone):
         for prompt in protocol.prompts:
-            slot = planner.plan_slot(prompt, participant_id=participant.id, day=day, zone=zone,
-                                     wake_start=participant.wake_start,
-                                     wake_end=participant.wake_end)
+            slot = planner.plan_slot(prompt, participant_id=person.id, day=day, zone=zone,
+                                     wake_start=person.wake_start, wake_end=person.wake_end)
             if slot is not None and planner.is_due(slot, now) and \
-                    slot.planned_at >= participant.randomised_at:
+                    slot.planned_at >= person.randomised_at:
                 found.append((prompt, slot))
     return found
 
 
-def _row_for(participant: Participant, version: SmsProtocolVersion, slot: planner.Slot
-             ) -> PlannedPrompt:
-    """The prompt row of this slot, made once (a concurrent planner's row is reused)."""
-    query = select(PlannedPrompt).where(PlannedPrompt.participant_id == participant.id,
-                                        PlannedPrompt.prompt_key == slot.prompt_key,
-                                        PlannedPrompt.slot == slot.day)
-    row = db.session.scalar(query)
-    if row is not None:
-        return row
-    row = PlannedPrompt(participant_id=participant.id, protocol_version_id=version.id,
-                        prompt_key=slot.prompt_key, slot=slot.day, planned_at=slot.planned_at,
-                        expires_at=slot.expires_at, reminder_at=slot.reminder_at)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        return db.session.scalars(query).one()
-    return row
+@dataclass(frozen=True)
+class _Due:
+    person: Recipient
+    version_id: int
+    prompt: Prompt
+    slot: planner.Slot
+
+    @property
+    def key(self) -> tuple[int, str, date]:
+        return (self.person.id, self.slot.prompt_key, self.slot.day)
 
 
-def plan_participant(participant: Participant, version: SmsProtocolVersion, protocol: Protocol,
-                     *, now: datetime) -> int:
-    """Plan and queue this participant's due prompts; return how many were queued."""
-    queued = 0
-    for prompt, slot in _slots(participant, protocol, now):
-        row = _row_for(participant, version, slot)
+def _planned(days: set[date], keys: set[str]) -> dict[tuple[int, str, date], Any]:
+    """The prompt rows of these local days and prompts (everyone's), by their unique key."""
+    rows = db.session.execute(
+        select(PlannedPrompt.id, PlannedPrompt.participant_id, PlannedPrompt.prompt_key,
+               PlannedPrompt.slot, PlannedPrompt.planned_at, PlannedPrompt.message_id,
+               PlannedPrompt.answered_at)
+        .where(PlannedPrompt.slot.in_(sorted(days)), PlannedPrompt.prompt_key.in_(sorted(keys))))
+    return {(row.participant_id, row.prompt_key, row.slot): row for row in rows}
+
+
+def _insert_missing_rows(due: list[_Due]) -> None:
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    now = utcnow()
+    db.session.execute(
+        insert(PlannedPrompt.__table__).on_conflict_do_nothing(
+            index_elements=["participant_id", "prompt_key", "slot"]),
+        [{"participant_id": item.person.id, "protocol_version_id": item.version_id,
+          "prompt_key": item.slot.prompt_key, "slot": item.slot.day,
+          "planned_at": item.slot.planned_at, "expires_at": item.slot.expires_at,
+          "reminder_at": item.slot.reminder_at, "created_at": now} for item in due])
+
+
+def _link(column: str, message_ids: dict[int, int]) -> None:
+    """Point prompt rows (id -> outbox id) at their texts, in one statement."""
+    if not message_ids:
+        return
+    table = PlannedPrompt.__table__
+    db.session.execute(update(table).where(table.c.id == bindparam("row_id"))
+                       .values({column: bindparam("message")}),
+                       [{"row_id": row, "message": message}
+                        for row, message in message_ids.items()])
+    for loaded in list(db.session.identity_map.values()):
+        if isinstance(loaded, PlannedPrompt) and loaded.id in message_ids:
+            db.session.expire(loaded, [column])
+
+
+def _plan_prompts(now: datetime, protocols: dict[int, tuple[SmsProtocolVersion, Protocol]],
+                  verdicts: _Verdicts) -> int:
+    """Make the rows of every due prompt and queue their texts; return how many texts."""
+    due: list[_Due] = []
+    for person in _candidates(protocols):
+        if verdicts.reason(person) is None:
+            version, protocol = protocols[person.study_id]
+            due.extend(_Due(person, version.id, prompt, slot)
+                       for prompt, slot in _slots(person, protocol, now))
+    if not due:
+        return 0
+    days, keys = {item.slot.day for item in due}, {item.slot.prompt_key for item in due}
+    rows = _planned(days, keys)
+    missing = [item for item in due if item.key not in rows]
+    if missing:
+        _insert_missing_rows(missing)
+        rows = _planned(days, keys)
+    texts, row_of = [], {}
+    for item in due:
+        row = rows[item.key]
         if row.message_id is not None or row.answered_at is not None:
             continue
-        message = gateway.queue(participant=participant, body=prompt.text, purpose="prompt",
-                                dedupe_key=f"prompt:{row.id}", send_after=row.planned_at)
-        if message is not None:
-            row.message_id = message.id
-            queued += 1
-    return queued
+        texts.append(Outgoing(item.person.id, item.prompt.text, "prompt", f"prompt:{row.id}",
+                              row.planned_at))
+        row_of[f"prompt:{row.id}"] = row.id
+    queued = queue_many(texts)
+    _link("message_id", {row_of[key]: message for key, message in queued.items()})
+    return len(queued)
 
 
-def _queue_reminders(now: datetime, protocols: dict[int, tuple[SmsProtocolVersion, Protocol]]
-                     ) -> int:
+def _queue_reminders(now: datetime, verdicts: _Verdicts) -> int:
     rows = db.session.execute(
-        select(PlannedPrompt, Participant)
+        select(PlannedPrompt.id, PlannedPrompt.protocol_version_id, PlannedPrompt.prompt_key,
+               PlannedPrompt.reminder_at, *RECIPIENT)
         .join(Participant, Participant.id == PlannedPrompt.participant_id)
+        .join(User, User.id == Participant.user_id)
         .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
         .where(PlannedPrompt.reminder_at.is_not(None),
                PlannedPrompt.reminder_message_id.is_(None),
@@ -178,55 +311,47 @@ def _queue_reminders(now: datetime, protocols: dict[int, tuple[SmsProtocolVersio
                PlannedPrompt.reminder_at <= now + planner.LOOKAHEAD,
                PlannedPrompt.reminder_at >= now - planner.SEND_GRACE,
                PlannedPrompt.expires_at > now,
-               SmsMessage.status.in_(WENT_OUT))).all()
-    queued = 0
-    for row, participant in rows:
-        prompt = _prompt_of(row)
-        current = protocols.get(participant.study_id)
-        if prompt is None or prompt.reminder is None or prompts_paused_because(
-                participant, current[1] if current else None, now=now):
+               SmsMessage.status.in_(WENT_OUT))
+        .order_by(PlannedPrompt.id)).all()
+    texts, row_of = [], {}
+    for row_id, version_id, prompt_key, reminder_at, *facts in rows:
+        prompt = _protocol_of_version(version_id).prompt(prompt_key)
+        if prompt is None or prompt.reminder is None or verdicts.reason(Recipient(*facts)):
             continue
-        message = gateway.queue(participant=participant, body=prompt.reminder.text,
-                                purpose="reminder", dedupe_key=f"reminder:{row.id}",
-                                send_after=row.reminder_at)
-        if message is not None:
-            row.reminder_message_id = message.id
-            queued += 1
-    return queued
+        texts.append(Outgoing(facts[0], prompt.reminder.text, "reminder", f"reminder:{row_id}",
+                              reminder_at))
+        row_of[f"reminder:{row_id}"] = row_id
+    queued = queue_many(texts)
+    _link("reminder_message_id", {row_of[key]: message for key, message in queued.items()})
+    return len(queued)
 
 
-def _cancel_paused(now: datetime, protocols: dict[int, tuple[SmsProtocolVersion, Protocol]]
-                   ) -> int:
+def _cancel_paused(verdicts: _Verdicts) -> int:
     """Cancel still-pending prompts and reminders of participants who may no longer get
     them (withdrawn, arm changed, consent cleared, period over)."""
-    pending = db.session.execute(
-        select(SmsMessage, Participant)
-        .join(PlannedPrompt, or_(PlannedPrompt.message_id == SmsMessage.id,
-                                 PlannedPrompt.reminder_message_id == SmsMessage.id))
-        .join(Participant, Participant.id == PlannedPrompt.participant_id)
-        .where(SmsMessage.status == "pending")).all()
-    cancelled = 0
-    verdicts: dict[int, str | None] = {}
-    for message, participant in pending:
-        if participant.id not in verdicts:
-            current = protocols.get(participant.study_id)
-            verdicts[participant.id] = prompts_paused_because(
-                participant, current[1] if current else None, now=now)
-        if verdicts[participant.id] and gateway.cancel(message):
-            cancelled += 1
-    return cancelled
+    doomed = []
+    # prompts, then reminders: one join per column (a join ON a = x OR b = x cannot use
+    # a hash join, and loops over every pair of pending text and prompt row)
+    for link in (PlannedPrompt.message_id, PlannedPrompt.reminder_message_id):
+        pending = db.session.execute(
+            select(SmsMessage.id, *RECIPIENT)
+            .join(PlannedPrompt, link == SmsMessage.id)
+            .join(Participant, Participant.id == PlannedPrompt.participant_id)
+            .join(User, User.id == Participant.user_id)
+            .where(SmsMessage.status == "pending")).all()
+        doomed += [message_id for message_id, *facts in pending
+                   if verdicts.reason(Recipient(*facts))]
+    return cancel_many(doomed)
 
 
 def plan_due(now: datetime | None = None) -> dict[str, int]:
     """Plan and queue every due prompt and reminder (the ``sms.plan`` job). Flushes."""
     now = now or utcnow()
     protocols = _protocols()
-    counts = {"prompts": 0, "reminders": 0, "cancelled": _cancel_paused(now, protocols)}
-    for participant in _candidates(protocols):
-        version, protocol = protocols[participant.study_id]
-        if prompts_paused_because(participant, protocol, now=now) is None:
-            counts["prompts"] += plan_participant(participant, version, protocol, now=now)
-    counts["reminders"] = _queue_reminders(now, protocols)
+    verdicts = _Verdicts(protocols, now)
+    counts = {"prompts": 0, "reminders": 0, "cancelled": _cancel_paused(verdicts)}
+    counts["prompts"] = _plan_prompts(now, protocols, verdicts)
+    counts["reminders"] = _queue_reminders(now, verdicts)
     db.session.flush()
     return counts
 

@@ -71,6 +71,7 @@ DEFAULT_URL_VALUES: dict[str, object] = {
     "message_id": 999999,
     "notification_id": 999999,
     "alert_id": 999999, "rule_id": 999999, "entry_id": 999999,
+    "item_id": 999999, "queue_action": "approve",
     "post_id": 999999, "comment_id": 999999,
     "response_id": 999999, "number": 1, "timepoint_key": "no-such-timepoint",
     "instrument_id": "no-such-instrument",

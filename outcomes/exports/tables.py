@@ -1,0 +1,250 @@
+"""The participant-level export tables: ``participants``, ``assessments_long``,
+``scores_wide``, ``adherence`` and ``events``.
+
+Each function takes a :class:`~outcomes.exports.context.Context` and returns a pandas
+DataFrame keyed by pseudonym, with dates as days since randomisation and without names,
+contact details or free text. Read-only; a fixed number of queries per table.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+
+from core.events import ActivityEvent
+from core.extensions import db
+from core.models import ConsentRecord, ConsentVersion, Participant
+from outcomes import instruments
+from outcomes import participants as path
+from outcomes.adherence.definitions import DEFINITIONS
+from outcomes.assessments.models import AssessmentResponse, ItemAnswer, Timepoint
+from outcomes.exports.context import Context, raw_time, read_frame
+from outcomes.models import StatusChange, Withdrawal
+
+#: statuses whose first date is exported (as ``day_<status>``)
+DATED_STATUSES = (*path.PATH[1:], path.WITHDRAWN)
+WITHDRAWAL_KINDS = tuple(path.WITHDRAWAL_KINDS)
+#: the withdrawal type of a participant: the widest kind they withdrew from
+_WIDEST = ("study", "intervention", "sms")
+
+
+def stratum_factors(ctx: Context) -> list[str]:
+    """The study's stratification factors other than the site (exported as its own column)."""
+    return [factor for factor in ctx.study.strata if factor != "site"]
+
+
+def participants(ctx: Context) -> pd.DataFrame:
+    ids = list(ctx.people)
+    consent = _consent_versions([p.user_id for p in ctx.people.values()])
+    first_status: dict[tuple[int, str], Any] = {}
+    for pid, status, at in db.session.execute(
+            select(StatusChange.participant_id, StatusChange.to_status, StatusChange.at)
+            .join(Participant, Participant.id == StatusChange.participant_id)
+            .where(Participant.study_id == ctx.study.id).order_by(StatusChange.at)):
+        first_status.setdefault((pid, status), at)
+    withdrawals: dict[tuple[int, str], Any] = {}
+    for pid, kind, at in db.session.execute(
+            select(Withdrawal.participant_id, Withdrawal.kind, Withdrawal.at)
+            .join(Participant, Participant.id == Withdrawal.participant_id)
+            .where(Participant.study_id == ctx.study.id).order_by(Withdrawal.at)):
+        withdrawals.setdefault((pid, kind), at)
+    factors = stratum_factors(ctx)
+    rows = []
+    for pid in ids:
+        person = ctx.people[pid]
+        row: dict[str, Any] = {
+            "pseudonym": ctx.pseudonym(pid), "arm": person.arm, "site": person.site}
+        for factor in factors:
+            row[f"stratum_{factor}"] = ctx.strata.get(pid, {}).get(factor, "")
+        row.update(status=person.status, consent_version=consent.get(person.user_id, ""),
+                   randomised=person.randomised_at is not None)
+        for status in DATED_STATUSES:
+            at = person.randomised_at if status == "randomised" else None
+            row[f"day_{status}"] = ctx.day(pid, at or first_status.get((pid, status)))
+        for kind in WITHDRAWAL_KINDS:
+            row[f"day_withdrew_{kind}"] = ctx.day(pid, withdrawals.get((pid, kind)))
+        row["withdrawal_type"] = next(
+            (kind for kind in _WIDEST if (pid, kind) in withdrawals), "none")
+        rows.append(row)
+    columns = ["pseudonym", "arm", "site", *[f"stratum_{f}" for f in factors], "status",
+               "consent_version", "randomised", *[f"day_{s}" for s in DATED_STATUSES],
+               *[f"day_withdrew_{k}" for k in WITHDRAWAL_KINDS], "withdrawal_type"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _consent_versions(user_ids: list[int]) -> dict[int, str]:
+    """User id -> the newest consent version they agreed to."""
+    found: dict[int, str] = {}
+    if not user_ids:
+        return found
+    for user_id, version in db.session.execute(
+            select(ConsentRecord.user_id, ConsentVersion.version)
+            .join(ConsentVersion, ConsentVersion.id == ConsentRecord.consent_version_id)
+            .where(ConsentRecord.user_id.in_(user_ids)).order_by(ConsentRecord.agreed_at)):
+        found[user_id] = version
+    return found
+
+
+def instrument_or_none(instrument_id: str, cache: dict[str, Any]) -> Any:
+    if instrument_id not in cache:
+        try:
+            cache[instrument_id] = instruments.get(instrument_id)
+        except instruments.UnknownInstrument:
+            cache[instrument_id] = None
+    return cache[instrument_id]
+
+
+ASSESSMENT_COLUMNS = ["pseudonym", "instrument", "instrument_version", "timepoint",
+                      "timepoint_position", "item", "reverse_keyed", "raw", "scored",
+                      "answered_day", "submitted"]
+
+
+def assessments_long(ctx: Context) -> pd.DataFrame:
+    """One row per item answer: built column-wise from one query (it is the largest table)."""
+    query = (select(AssessmentResponse.participant_id, AssessmentResponse.instrument,
+                    AssessmentResponse.instrument_version,
+                    AssessmentResponse.submitted_at.is_not(None),
+                    Timepoint.key, Timepoint.position, ItemAnswer.item, ItemAnswer.value,
+                    raw_time(ItemAnswer.answered_at))
+             .join(ItemAnswer, ItemAnswer.response_id == AssessmentResponse.id)
+             .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
+             .where(Timepoint.study_id == ctx.study.id)
+             .order_by(AssessmentResponse.participant_id, Timepoint.position,
+                       AssessmentResponse.instrument, ItemAnswer.item))
+    raw = read_frame(query, ["pid", "instrument", "version", "submitted", "timepoint",
+                             "timepoint_position", "item", "raw", "answered_at"])
+    raw = raw[raw["pid"].isin(list(ctx.people))]
+    if raw.empty:
+        return pd.DataFrame(columns=ASSESSMENT_COLUMNS)
+    keys = _item_keys(raw)
+    pairs = list(zip(raw["instrument"].tolist(), raw["item"].tolist(), strict=True))
+    reverse = pd.Series([keys.get(pair, (False, None, 0))[0] for pair in pairs], index=raw.index)
+    constant = pd.Series([keys.get(pair, (False, None, 0))[1] for pair in pairs],
+                         index=raw.index, dtype="float64")
+    offset = pd.Series([keys.get(pair, (False, None, 0))[2] for pair in pairs],
+                       index=raw.index, dtype="float64")
+    values = raw["raw"].astype("float64")
+    scored = values.where(~reverse, constant - values) + offset
+    versions = raw["version"].fillna(raw["instrument"].map(
+        {i: (ins.version if ins else "") for i, ins in keys["__instruments__"].items()}))
+    frame = pd.DataFrame({
+        "pseudonym": ctx.pseudonyms(raw["pid"]), "instrument": raw["instrument"],
+        "instrument_version": versions, "timepoint": raw["timepoint"],
+        "timepoint_position": raw["timepoint_position"].astype("int64"),
+        "item": raw["item"].astype("int64"), "reverse_keyed": reverse.astype(bool),
+        "raw": raw["raw"].astype("int64"), "scored": scored.astype("float64"),
+        "answered_day": ctx.days(raw["pid"], raw["answered_at"]),
+        "submitted": raw["submitted"].astype(bool)}, columns=ASSESSMENT_COLUMNS)
+    return frame.reset_index(drop=True)
+
+
+def _item_keys(raw: pd.DataFrame) -> dict[Any, Any]:
+    """(instrument, item) -> (reverse-keyed, min + max, offset) from the definitions; an
+    unknown instrument or item scores as missing (NaN)."""
+    cache: dict[str, Any] = {}
+    keys: dict[Any, Any] = {}
+    for instrument_id in raw["instrument"].unique():
+        instrument = instrument_or_none(instrument_id, cache)
+        if instrument is None:
+            continue
+        for item in instrument.items:
+            keys[(instrument_id, item.number)] = (
+                item.reverse, instrument.min_value + instrument.max_value,
+                instrument.item_offset)
+    for pair in set(zip(raw["instrument"].tolist(), raw["item"].tolist(), strict=True)) - set(keys):
+        keys[pair] = (False, float("nan"), float("nan"))
+    keys["__instruments__"] = cache
+    return keys
+
+
+def score_columns(ctx: Context) -> list[tuple[str, str, str, str]]:
+    """(column, instrument id, score name, timepoint key) of every score of the schedule,
+    in schedule order: ``<instrument>_<score>_<timepoint>``."""
+    cache: dict[str, Any] = {}
+    columns = []
+    for tp in db.session.scalars(select(Timepoint).where(Timepoint.study_id == ctx.study.id)
+                                 .order_by(Timepoint.position, Timepoint.id)):
+        for instrument_id in tp.instruments:
+            instrument = instrument_or_none(instrument_id, cache)
+            names = [rule.name for rule in instrument.rules] if instrument else ["total"]
+            for name in names:
+                columns.append((f"{instrument_id}_{name}_{tp.key}", instrument_id, name, tp.key))
+    return columns
+
+
+def scores_wide(ctx: Context) -> pd.DataFrame:
+    columns = score_columns(ctx)
+    known = {column for column, *_ in columns}
+    values: dict[int, dict[str, float]] = defaultdict(dict)
+    for pid, instrument_id, tp, total, extra, subscales in db.session.execute(
+            select(AssessmentResponse.participant_id, AssessmentResponse.instrument,
+                   Timepoint.key, AssessmentResponse.total, AssessmentResponse.extra_totals,
+                   AssessmentResponse.subscales)
+            .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
+            .where(Timepoint.study_id == ctx.study.id,
+                   AssessmentResponse.submitted_at.is_not(None))):
+        scores = {"total": total, **(extra or {}), **(subscales or {})}
+        for name, value in scores.items():
+            column = f"{instrument_id}_{name}_{tp}"
+            if column in known and value is not None:
+                values[pid][column] = float(value)
+    rows = [{"pseudonym": ctx.pseudonym(pid), "arm": person.arm, **values.get(pid, {})}
+            for pid, person in ctx.people.items()]
+    frame = pd.DataFrame(rows, columns=["pseudonym", "arm", *[c for c, *_ in columns]])
+    for column, *_ in columns:
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+#: adherence fields dropped (the participant id) or re-expressed as days since randomisation
+_ADHERENCE_DROPPED = ("participant_id", "week", "period_start", "period_end", "last_active_at")
+
+
+def adherence_columns() -> list[str]:
+    from dataclasses import fields
+
+    from outcomes.adherence.metrics import Adherence
+
+    kept = [f.name for f in fields(Adherence) if f.name not in _ADHERENCE_DROPPED]
+    return ["pseudonym", *kept, "period_end_day", "last_active_day"]
+
+
+def adherence(ctx: Context) -> pd.DataFrame:
+    from outcomes import adherence as metrics
+
+    rows = []
+    for pid, figures in metrics.for_study(ctx.study, now=ctx.now).items():
+        if pid not in ctx.people:
+            continue
+        row = figures.as_row()
+        row["period_end_day"] = ctx.day(pid, row["period_end"])
+        row["last_active_day"] = ctx.day(pid, row["last_active_at"])
+        for name in _ADHERENCE_DROPPED:
+            row.pop(name, None)
+        rows.append({"pseudonym": ctx.pseudonym(pid), **row})
+    frame = pd.DataFrame(rows, columns=adherence_columns())
+    for name, meta in DEFINITIONS.items():
+        if name in frame.columns and meta["type"] in _DTYPES:
+            frame[name] = frame[name].astype(_DTYPES[meta["type"]])
+    return frame
+
+
+#: codebook type -> pandas dtype (nullable, so an empty figure stays empty)
+_DTYPES = {"integer": "Int64", "number": "float64", "boolean": "boolean"}
+
+
+def events(ctx: Context) -> pd.DataFrame:
+    """One row per activity event, built column-wise from one query."""
+    raw = read_frame(
+        select(ActivityEvent.participant_id, ActivityEvent.kind, raw_time(ActivityEvent.at))
+        .join(Participant, Participant.id == ActivityEvent.participant_id)
+        .where(Participant.study_id == ctx.study.id)
+        .order_by(ActivityEvent.participant_id, ActivityEvent.at, ActivityEvent.id),
+        ["pid", "kind", "at"])
+    if raw.empty:
+        return pd.DataFrame(columns=["pseudonym", "kind", "day"])
+    return pd.DataFrame({"pseudonym": ctx.pseudonyms(raw["pid"]), "kind": raw["kind"],
+                         "day": ctx.days(raw["pid"], raw["at"])})
