@@ -4,8 +4,9 @@ send had no clear answer (``sms.reconcile``).
 Transaction contract: unlike other jobs, these commit as they go. A batch's claim is
 committed before any HTTP call (so no transaction, and on SQLite no write lock, is held
 while Twilio answers), and the batch's results are committed together once its sends
-are done (so a process killed half-way leaves at most its current batch in ``sending``,
-which reconciliation settles by looking the texts up, never by resending blindly). The
+are done. Batches overlap: the next batch is claimed while the current one is sent, so
+a process killed half-way leaves at most two batches in ``sending``, which
+reconciliation settles by looking the texts up, never by resending blindly. The
 scheduler's own commit afterwards finds nothing left to do.
 
 Exactly once: a row is claimed by a conditional UPDATE (``status='pending'`` ->
@@ -43,6 +44,8 @@ log = logging.getLogger("kinship.sms.dispatch")
 
 #: purposes that answer a text the participant just sent (no consent re-check)
 REPLY_PURPOSES = frozenset({"help", "reply", "start"})
+#: texts to staff (no participant: the row carries the number; no consent or daily limit)
+STAFF_PURPOSES = frozenset({"staff_alert"})
 #: statuses that count against the daily cost guard
 COUNTED = frozenset({statuses.SENDING, statuses.UNKNOWN, statuses.QUEUED, statuses.SENT,
                      statuses.DELIVERED, statuses.UNDELIVERED})
@@ -111,29 +114,39 @@ def dispatch(*, gateway: Gateway | None = None, limiter: RateLimiter | None = No
     report = DispatchReport()
     db.session.commit()  # start from a clean transaction: claims must commit on their own
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sms-send") as pool:
+        # a pipeline: while one batch's texts are on the pool, this thread claims and
+        # prepares the next one and queues it behind, then records the first batch's
+        # results; the pool never waits for the database, the database never for Twilio
+        sending: dict[Future[SendResult], Claimed] = {}
         while time.monotonic() < deadline:
             ids = claim(owner, utcnow(), batch_size, postgres=postgres)
+            report.claimed += len(ids)
+            following: dict[Future[SendResult], Claimed] = {}
+            for row in prepare(owner, ids, report) if ids else []:
+                limiter.wait()
+                following[pool.submit(_send, gateway, row)] = row
+            _record_batch(sending, report, postgres=postgres)
+            sending = following
             if not ids:
                 break
-            report.claimed += len(ids)
-            # HTTP calls run on the pool (Twilio answers in ~100-300 ms; one at a time
-            # would cap a dispatcher at a few texts a second); only this thread touches
-            # the database
-            sending: dict[Future[SendResult], Claimed] = {}
-            for row in prepare(owner, ids, report):
-                limiter.wait()
-                sending[pool.submit(_send, gateway, row)] = row
-            # results are written together once the batch is done: one short transaction
-            # (on SQLite no write lock is held while Twilio answers). A crash before this
-            # leaves the batch "sending", which reconciliation settles without resending.
-            results = [(sending[future], future.result()) for future in as_completed(sending)]
-            if postgres and results:
-                # the claims were committed durably; losing these results in a database
-                # crash only leaves rows "sending", settled by reconciliation
-                db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            record_all(results, report)
-            db.session.commit()
+        _record_batch(sending, report, postgres=postgres)
     return report.as_dict()
+
+
+def _record_batch(sending: dict[Future[SendResult], Claimed], report: DispatchReport, *,
+                  postgres: bool) -> None:
+    """Wait for a batch's sends and write their results in one short transaction (on
+    SQLite no write lock is held while Twilio answers). A crash before this leaves the
+    batch "sending", which reconciliation settles without resending."""
+    if not sending:
+        return
+    results = [(sending[future], future.result()) for future in as_completed(sending)]
+    if postgres:
+        # the claims were committed durably; losing these results in a database crash
+        # only leaves rows "sending", settled by reconciliation
+        db.session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    record_all(results, report)
+    db.session.commit()
 
 
 def _send(gateway: Gateway, row: Claimed) -> SendResult:
@@ -177,7 +190,7 @@ class Candidate:
 def _candidates(owner: str, ids: list[int]) -> list[Candidate]:
     rows = db.session.execute(
         select(SmsMessage.id, SmsMessage.participant_id, SmsMessage.purpose, SmsMessage.body,
-               Participant.phone, Participant.sms_consent,
+               func.coalesce(Participant.phone, SmsMessage.phone), Participant.sms_consent,
                Participant.sms_opted_out_at.is_not(None), User.is_enabled, Participant.timezone)
         .outerjoin(Participant, Participant.id == SmsMessage.participant_id)
         .outerjoin(User, User.id == Participant.user_id)
@@ -217,7 +230,9 @@ def prepare(owner: str, ids: list[int], report: DispatchReport) -> list[Claimed]
 
 
 def _refusal(row: Candidate, counts: dict[int | None, int], limit: int) -> str | None:
-    if row.participant_id is None or not row.phone:
+    if row.participant_id is None:
+        return None if row.purpose in STAFF_PURPOSES and row.phone else "no_phone"
+    if not row.phone:
         return "no_phone"
     if row.opted_out:
         return "opted_out"

@@ -286,3 +286,42 @@ def test_no_phone_number_or_body_in_logs(twilio_app, fake, caplog):
     assert "sms" in text  # something was logged
     for secret in (PHONE, PHONE[1:], BODY, "Second text", "awful", "7700900123"):
         assert secret not in text
+
+
+def test_staff_texts_go_out_and_rows_without_a_number_do_not(twilio_app, fake):
+    """A staff alert row (no participant, the number on the row) is sent like any other
+    text and is not held to a participant's consent or daily limit; a participant-less
+    row of another purpose is cancelled, never sent to a number nobody checked."""
+    clock.set_time(T0)
+    with twilio_app.app_context():
+        staff = SmsMessage(direction="out", participant_id=None, purpose="staff_alert",
+                           body="Kinship: risk alert #3 needs you.", phone="+447700900777",
+                           status="pending", send_after=T0)
+        stray = SmsMessage(direction="out", participant_id=None, purpose="prompt",
+                           body="Hello", phone="+447700900778", status="pending",
+                           send_after=T0)
+        db.session.add_all([staff, stray])
+        db.session.commit()
+        report = dispatch()
+        db.session.expire_all()
+        assert reload(staff).status == "queued"
+        assert fake.state.messages[staff.twilio_sid]["to"] == "+447700900777"
+        assert (stray.status, stray.reason) == ("cancelled", "no_phone")
+    assert report["sent"] == 1 and fake.creates() == 1
+
+
+def test_batches_overlap_and_every_text_goes_once(twilio_app, fake):
+    """With small batches the next batch is claimed while the last one is sent: every
+    text still goes exactly once and every result is recorded."""
+    clock.set_time(T0)
+    with twilio_app.app_context():
+        participants = [texting_participant(code=f"T-{n:04d}", phone=f"+4477009001{n:02d}")
+                        for n in range(7)]
+        rows = [queue(participant=p, body=f"{BODY} ({n})", purpose="prompt")
+                for n, p in enumerate(participants)]
+        db.session.commit()
+        report = dispatch(batch_size=2)
+        db.session.expire_all()
+        statuses = {db.session.get(SmsMessage, row.id).status for row in rows}
+    assert report["claimed"] == report["sent"] == 7 and fake.creates() == 7
+    assert statuses == {"queued"}

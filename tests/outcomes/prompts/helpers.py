@@ -41,6 +41,7 @@ def setup_trial(*, arm: str = "guided", code: str = "T-0001", phone: str = PHONE
         study_row = db.session.get(Study, study)
     person = make_participant(study_row, code, arm=arm, name=f"Person {code}")
     person.status = "active"
+    person.enrolled_at = at(2026, 11, 18, 12)  # fixed, so no test depends on today
     person.randomised_at = at(2026, 11, 20, 12)
     person.phone = phone
     person.sms_consent = True
