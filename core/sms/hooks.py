@@ -1,5 +1,6 @@
-"""The hooks other packages register at import: inbound handlers, opt-out handlers and
-the HELP text provider. ``core`` knows nothing of them beyond these lists."""
+"""The hooks other packages register at import: inbound handlers, unsolicited-text
+handlers, opt-out handlers and the HELP text provider. ``core`` knows nothing of them
+beyond these lists."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 InboundHandler = Callable[[Any], "str | None"]
+UnsolicitedHandler = Callable[[Any], None]
 OptOutHandler = Callable[[Any, str], None]
 HelpText = Callable[[Any], str]
 
 inbound_handlers: list[InboundHandler] = []
+unsolicited_handlers: list[UnsolicitedHandler] = []
 opt_out_handlers: list[OptOutHandler] = []
 _help_text: list[HelpText] = []
 
@@ -20,6 +23,13 @@ def register_inbound_handler(handler: InboundHandler) -> None:
     (the str is the reply; "" means no reply). Registering twice changes nothing."""
     if handler not in inbound_handlers:
         inbound_handlers.append(handler)
+
+
+def register_unsolicited_handler(handler: UnsolicitedHandler) -> None:
+    """``handler(message)``: told of a text no inbound handler took (not an answer to a
+    prompt), e.g. to put it in front of the participant's moderator."""
+    if handler not in unsolicited_handlers:
+        unsolicited_handlers.append(handler)
 
 
 def register_opt_out_handler(handler: OptOutHandler) -> None:

@@ -115,4 +115,6 @@ def _ordinary(participant: Participant, message: SmsMessage) -> str:
                 queue_reply(participant=participant, body=reply, purpose="reply",
                             in_reply_to=message)
             return "handled"
+    for tell in hooks.unsolicited_handlers:
+        tell(message)
     return "unsolicited"
