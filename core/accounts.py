@@ -232,7 +232,7 @@ def accept_invite(token: str, answers: InviteAnswers) -> User:
     user = participant.user
     name = check_display_name(answers.display_name, exclude_user=user)
     check_password_rules(answers.password, name, participant.study_code)
-    current = current_consent()
+    current = current_consent(participant)
     if current is None or current.id != answers.consent_version_id:
         raise AccountError("The consent information changed while you were reading it. "
                            "Please read the new version and agree again.", "consent")
@@ -275,7 +275,16 @@ def set_status(participant: Participant, status: str, *, actor: User | None) -> 
 
 # --- consent -----------------------------------------------------------------
 
-def current_consent() -> ConsentVersion | None:
+def current_consent(participant: Participant | None = None) -> ConsentVersion | None:
+    """The consent information a participant must have agreed to: the version their study
+    pins (the study set-up's ``consent_version``), else the latest published one."""
+    if participant is not None:
+        # the study table belongs to ``outcomes``; core reads the one column by name
+        study = db.metadata.tables.get("study")
+        pinned = db.session.scalar(select(study.c.consent_version_id).where(
+            study.c.id == participant.study_id)) if study is not None else None
+        if pinned is not None:
+            return db.session.get(ConsentVersion, pinned)
     return db.session.scalar(
         select(ConsentVersion).order_by(ConsentVersion.published_at.desc(),
                                         ConsentVersion.id.desc()).limit(1)
@@ -300,7 +309,7 @@ def publish_consent(version: str, text: str, *, actor: User) -> ConsentVersion:
 
 
 def has_current_consent(user: User) -> bool:
-    current = current_consent()
+    current = current_consent(user.participant)
     if current is None:
         return True
     return db.session.scalar(

@@ -140,7 +140,7 @@ def invite(token: str):
         invite_row = accounts.find_invite(token)
     except accounts.AccountError as exc:
         return render_template("core/invite_invalid.html", message=str(exc)), 404
-    consent = accounts.current_consent()
+    consent = accounts.current_consent(invite_row.participant)
     if consent is None:
         abort(503, "The study has not published its consent information yet.")
     form = InviteForm()
@@ -179,7 +179,7 @@ def reconsent():
     gate = sessions.mfa_gate(current_user)
     if gate:
         return redirect(url_for(gate))
-    consent = accounts.current_consent()
+    consent = accounts.current_consent(current_user.participant)
     if consent is None or accounts.has_current_consent(current_user):
         return redirect(url_for("core.home"))
     form = ReconsentForm()

@@ -563,3 +563,41 @@ def test_an_invite_cannot_move_a_withdrawn_participant_back(app, client, enrolle
     with app.app_context():
         assert db.session.get(Participant, enrolled.participant_id).status == "withdrawn"
         assert db.session.scalar(select(func.count(ConsentRecord.id))) == 0
+
+
+def test_a_study_that_pins_a_consent_version_keeps_its_participants_on_it(app, client,
+                                                                          signed_in):
+    """It asks the participants of a study that pins version 1.0 for nothing more when 1.1
+    is published (the study's set-up decides); unpinning sends them to agree to 1.1."""
+    from outcomes.models import Study
+
+    with app.app_context():
+        study = db.session.scalar(select(Study))
+        first = db.session.scalar(select(ConsentVersion).where(ConsentVersion.version == "1.0"))
+        study.consent_version_id = first.id
+        db.session.commit()
+        publish("1.1")
+        person = db.session.scalar(select(Participant))
+        assert accounts.current_consent(person).version == "1.0"
+        assert accounts.current_consent().version == "1.1"
+    assert client.get("/").status_code == 200
+    with app.app_context():
+        db.session.scalar(select(Study)).consent_version_id = None
+        db.session.commit()
+    assert client.get("/").headers["Location"] == "/consent"
+
+
+def test_an_invite_shows_the_version_its_study_pins(app, client, enrolled):
+    from outcomes.models import Study
+
+    with app.app_context():
+        pinned = db.session.get(ConsentVersion, enrolled.consent_id)
+        db.session.scalar(select(Study)).consent_version_id = pinned.id
+        publish("2.0")
+    page = client.get(f"/invite/{enrolled.token}").get_data(as_text=True)
+    assert f'value="{enrolled.consent_id}"' in page
+    response = client.post(f"/invite/{enrolled.token}", data=answers(enrolled))
+    assert response.status_code == 302
+    with app.app_context():
+        (record,) = db.session.scalars(select(ConsentRecord)).all()
+        assert record.consent_version_id == enrolled.consent_id
