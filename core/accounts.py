@@ -10,9 +10,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import time, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 
 from core import audit, markup
 from core.clock import utcnow
@@ -275,20 +276,28 @@ def set_status(participant: Participant, status: str, *, actor: User | None) -> 
 
 # --- consent -----------------------------------------------------------------
 
+def _current_consent_id(participant_user_id: int | None) -> Any:
+    """SQL for the id of the consent version the participant (by user id) must have agreed
+    to: their study's pinned version (the set-up's ``consent_version``), else the latest
+    published one. The study table belongs to ``outcomes``; core reads one column by name."""
+    latest = (select(ConsentVersion.id)
+              .order_by(ConsentVersion.published_at.desc(), ConsentVersion.id.desc())
+              .limit(1).scalar_subquery())
+    study = db.metadata.tables.get("study")
+    if participant_user_id is None or study is None:
+        return latest
+    pinned = (select(study.c.consent_version_id)
+              .join(Participant, Participant.study_id == study.c.id)
+              .where(Participant.user_id == participant_user_id).scalar_subquery())
+    return func.coalesce(pinned, latest)
+
+
 def current_consent(participant: Participant | None = None) -> ConsentVersion | None:
     """The consent information a participant must have agreed to: the version their study
-    pins (the study set-up's ``consent_version``), else the latest published one."""
-    if participant is not None:
-        # the study table belongs to ``outcomes``; core reads the one column by name
-        study = db.metadata.tables.get("study")
-        pinned = db.session.scalar(select(study.c.consent_version_id).where(
-            study.c.id == participant.study_id)) if study is not None else None
-        if pinned is not None:
-            return db.session.get(ConsentVersion, pinned)
-    return db.session.scalar(
-        select(ConsentVersion).order_by(ConsentVersion.published_at.desc(),
-                                        ConsentVersion.id.desc()).limit(1)
-    )
+    pins, else the latest published one (no participant: the latest)."""
+    current_id = db.session.scalar(select(_current_consent_id(
+        participant.user_id if participant is not None else None)))
+    return db.session.get(ConsentVersion, current_id) if current_id is not None else None
 
 
 def publish_consent(version: str, text: str, *, actor: User) -> ConsentVersion:
@@ -309,13 +318,13 @@ def publish_consent(version: str, text: str, *, actor: User) -> ConsentVersion:
 
 
 def has_current_consent(user: User) -> bool:
-    current = current_consent(user.participant)
-    if current is None:
-        return True
-    return db.session.scalar(
-        select(ConsentRecord.id).where(ConsentRecord.user_id == user.id,
-                                       ConsentRecord.consent_version_id == current.id)
-    ) is not None
+    """Whether the participant agreed to their current consent version (one query; true
+    when nothing is published)."""
+    current_id = _current_consent_id(user.id)
+    agreed = exists().where(ConsentRecord.user_id == user.id,
+                            ConsentRecord.consent_version_id == current_id)
+    found, has_agreed = db.session.execute(select(current_id, agreed)).one()
+    return found is None or bool(has_agreed)
 
 
 def record_consent(user: User, version: ConsentVersion, *, sms_consent: bool) -> ConsentRecord:
