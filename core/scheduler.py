@@ -54,6 +54,8 @@ class Job:
 JOBS: list[Job] = [
     Job("core.housekeeping", "core.jobs:housekeeping", "cron", {"hour": 3, "minute": 17}),
     Job("moderation.escalate", "moderation.jobs:escalate_alerts", "interval", {"minutes": 1}),
+    Job("moderation.checkins", "moderation.jobs:generate_checkins", "cron",
+        {"hour": 6, "minute": 7}),
     Job("sms.reconcile", "core.sms.jobs:reconcile", "interval", {"minutes": 5}),
     Job("sms.dispatch", "core.sms.jobs:dispatch", "interval", {"seconds": 30}),
     Job("sms.plan", "outcomes.prompts.jobs:plan", "interval", {"minutes": 5}),

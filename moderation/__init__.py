@@ -10,6 +10,7 @@ from moderation import views  # noqa: E402,F401
 from moderation import alert_views  # noqa: E402,F401
 from moderation import rules_views  # noqa: E402,F401
 from moderation import queue_views  # noqa: E402,F401
+from moderation import checkin_views  # noqa: E402,F401
 from moderation import sms_inbox  # noqa: E402
 from moderation.screening import screener  # noqa: E402
 

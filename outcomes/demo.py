@@ -129,6 +129,7 @@ def _seed_other_parts(study: Study, staff: dict[str, User], rng: random.Random,
     """The schedule with past answers, the SMS protocol, the forum and the on-call rota."""
     from forum.demo import seed_demo_forum
     from moderation.alerts import add_to_rota
+    from moderation.checkins.demo import seed_demo_checkins
     from outcomes.assessments.demo import seed_demo_schedule
     from outcomes.prompts.demo import seed_demo_protocol
 
@@ -138,6 +139,7 @@ def _seed_other_parts(study: Study, staff: dict[str, User], rng: random.Random,
     admin = staff["admin@demo.kinship.test"]
     for email in ("clinician@demo.kinship.test", "clinician2@demo.kinship.test"):
         add_to_rota(staff[email], phone=None, actor=admin)
+    seed_demo_checkins(study, now=now)
 
 
 def _seed_participant(index, study, arms, moderators, researcher, consent, password_hash,

@@ -1,0 +1,179 @@
+"""Fidelity figures: did the moderators do what the intervention promises?
+
+For a date range (UTC days, the end day included):
+
+- **Check-ins**: tasks *due* in the range, by the moderator whose caseload they were on
+  when made: done on time (completed by the due time), done late, overdue and still open,
+  open and not yet due, and cancelled (not counted as due).
+- **Flags**: review-queue items (automatic flags and reports) *created* in the range:
+  median hours from ``created_at`` to the first ``handled_at``, by the moderator who
+  handled them; still-open ones are counted, not timed.
+- **Risk alerts** opened in the range: median hours from ``opened_at`` to
+  ``acknowledged_at``, by the clinician who took them.
+
+Four queries whatever the size of the range; the medians are worked out here. Read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from statistics import median
+
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.extensions import db
+from core.models import User
+from moderation.care_models import CheckInTask
+from moderation.models import QueueItem, RiskAlert
+
+DEFAULT_DAYS = 90
+MAX_DAYS = 731
+HOUR = timedelta(hours=1)
+
+
+@dataclass
+class Figures:
+    """One line of the table: one moderator, or everyone (``moderator_id`` None and
+    ``label`` "All moderators"), or the caseless ("Unassigned")."""
+
+    label: str
+    moderator_id: int | None = None
+    on_time: int = 0
+    late: int = 0
+    overdue: int = 0
+    not_yet_due: int = 0
+    cancelled: int = 0
+    flag_hours: list[float] = field(default_factory=list)
+    flags_open: int = 0
+    alert_hours: list[float] = field(default_factory=list)
+    alerts_open: int = 0
+
+    @property
+    def due(self) -> int:
+        return self.on_time + self.late + self.overdue + self.not_yet_due
+
+    @property
+    def done(self) -> int:
+        return self.on_time + self.late
+
+    @property
+    def median_flag_hours(self) -> float | None:
+        return round(median(self.flag_hours), 1) if self.flag_hours else None
+
+    @property
+    def median_alert_hours(self) -> float | None:
+        return round(median(self.alert_hours), 1) if self.alert_hours else None
+
+    @property
+    def on_time_percent(self) -> int | None:
+        """Done on time, as a share of those whose due time has passed."""
+        passed = self.on_time + self.late + self.overdue
+        return round(100 * self.on_time / passed) if passed else None
+
+
+@dataclass
+class Fidelity:
+    start: date
+    end: date
+    now: datetime
+    overall: Figures
+    rows: list[Figures]
+
+
+def default_range(today: date) -> tuple[date, date]:
+    return today - timedelta(days=DEFAULT_DAYS - 1), today
+
+
+def check_range(start: date, end: date) -> None:
+    if start > end:
+        raise ValueError("The start date must be on or before the end date.")
+    if (end - start).days >= MAX_DAYS:
+        raise ValueError(f"Choose a range of at most {MAX_DAYS} days.")
+
+
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    return (datetime.combine(start, time.min, tzinfo=UTC),
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC))
+
+
+class _Table:
+    def __init__(self) -> None:
+        self.overall = Figures("All moderators")
+        self.by_id: dict[int | None, Figures] = {}
+
+    def row(self, moderator_id: int | None) -> Figures:
+        if moderator_id not in self.by_id:
+            self.by_id[moderator_id] = Figures("Unassigned" if moderator_id is None else "",
+                                               moderator_id)
+        return self.by_id[moderator_id]
+
+    def both(self, moderator_id: int | None) -> tuple[Figures, Figures]:
+        return self.overall, self.row(moderator_id)
+
+
+def _task_state(status: str, due_at: datetime, completed_at: datetime | None,
+                now: datetime) -> str:
+    if status == "cancelled":
+        return "cancelled"
+    if status == "done":
+        return "on_time" if completed_at is not None and completed_at <= due_at else "late"
+    return "overdue" if due_at <= now else "not_yet_due"
+
+
+def _add_tasks(table: _Table, low: datetime, high: datetime, now: datetime) -> None:
+    rows = db.session.execute(
+        select(CheckInTask.moderator_id, CheckInTask.status, CheckInTask.due_at,
+               CheckInTask.completed_at)
+        .where(CheckInTask.due_at >= low, CheckInTask.due_at < high)).all()
+    for moderator_id, status, due_at, completed_at in rows:
+        state = _task_state(status, due_at, completed_at, now)
+        for figures in table.both(moderator_id):
+            setattr(figures, state, getattr(figures, state) + 1)
+
+
+def _add_flags(table: _Table, low: datetime, high: datetime) -> None:
+    rows = db.session.execute(
+        select(QueueItem.handled_by_id, QueueItem.created_at, QueueItem.handled_at)
+        .where(QueueItem.created_at >= low, QueueItem.created_at < high)).all()
+    for handler_id, created_at, handled_at in rows:
+        if handled_at is None:
+            table.overall.flags_open += 1
+            continue
+        hours = (handled_at - created_at) / HOUR
+        for figures in table.both(handler_id):
+            figures.flag_hours.append(hours)
+
+
+def _add_alerts(table: _Table, low: datetime, high: datetime) -> None:
+    rows = db.session.execute(
+        select(RiskAlert.acknowledged_by_id, RiskAlert.opened_at, RiskAlert.acknowledged_at)
+        .where(RiskAlert.opened_at >= low, RiskAlert.opened_at < high)).all()
+    for taker_id, opened_at, acknowledged_at in rows:
+        if acknowledged_at is None:
+            table.overall.alerts_open += 1
+            continue
+        hours = (acknowledged_at - opened_at) / HOUR
+        for figures in table.both(taker_id):
+            figures.alert_hours.append(hours)
+
+
+def fidelity(start: date, end: date, *, now: datetime | None = None) -> Fidelity:
+    """The figures for ``start``..``end`` (UTC days, both included)."""
+    check_range(start, end)
+    now = now or utcnow()
+    low, high = _bounds(start, end)
+    table = _Table()
+    _add_tasks(table, low, high, now)
+    _add_flags(table, low, high)
+    _add_alerts(table, low, high)
+    ids = [i for i in table.by_id if i is not None]
+    people = db.session.execute(select(User.id, User.display_name, User.email)
+                                .where(User.id.in_(ids))).all() if ids else []
+    labels = {uid: name or email or f"user {uid}" for uid, name, email in people}
+    for moderator_id, figures in table.by_id.items():
+        if moderator_id is not None:
+            figures.label = labels.get(moderator_id, f"user {moderator_id}")
+    rows = sorted(table.by_id.values(), key=lambda f: (f.moderator_id is None, f.label.lower()))
+    return Fidelity(start, end, now, table.overall, rows)
