@@ -73,6 +73,7 @@ DEFAULT_URL_VALUES: dict[str, object] = {
     "alert_id": 999999, "rule_id": 999999, "entry_id": 999999,
     "item_id": 999999, "queue_action": "approve",
     "task_id": 999999, "template_id": 999999, "note_id": 999999,
+    "checksum": "0" * 64, "figure": "none",
     "post_id": 999999, "comment_id": 999999,
     "response_id": 999999, "number": 1, "timepoint_key": "no-such-timepoint",
     "instrument_id": "no-such-instrument",

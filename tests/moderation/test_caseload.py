@@ -18,12 +18,9 @@ from moderation import services
 from moderation.services import activity_band, caseload
 from outcomes.models import Study
 from tests.factories import make_participant, make_staff, make_study
-from tests.pages import table_rows
+from tests.moderation.caseload_pages import caseload_rows
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-LABELS = {"Active in the last 2 days": "green", "Active in the last week": "amber",
-          "Quiet for over a week": "red", "Quiet for over 30 days": "grey",
-          "No activity yet": "grey"}
 #: display name -> days since last activity (None: never active)
 PEOPLE = {"Day One": 1, "Day Three": 3, "Day Ten": 10, "Day Forty": 40, "Never Seen": None}
 
@@ -57,14 +54,10 @@ def seed_caseloads(app) -> dict[str, int]:
 
 
 def rows_of(client, query: str = "") -> list[tuple[str, str, str]]:
-    """(display name, study code, band) of each caseload row, in page order."""
+    """(display name, study code, band) of each row of the main caseload table, in order."""
     response = client.get(f"/moderation/{query}")
     assert response.status_code == 200
-    rows = []
-    for name, code, last, _status in table_rows(response.data):
-        band = next(colour for label, colour in LABELS.items() if last.startswith(label))
-        rows.append((name, code, band))
-    return rows
+    return [(row.name, row.code, row.band) for row in caseload_rows(response.data)]
 
 
 # --- bands -----------------------------------------------------------------------------
@@ -96,11 +89,11 @@ def test_caseload_bands_follow_the_clock(app):
     ids = seed_caseloads(app)
     with app.app_context():
         peer = db.session.get(User, ids["peer"])
-        bands = {row.participant.user.display_name: row.band for row in caseload(peer)}
+        bands = {row.name: row.band for row in caseload(peer).rows}
         assert bands == {"Day One": "green", "Day Three": "amber", "Day Ten": "red",
                          "Day Forty": "grey", "Never Seen": "grey"}
         clock.set_time(NOW + timedelta(days=1, seconds=1))  # a day later everyone moved on
-        bands = {row.participant.user.display_name: row.band for row in caseload(peer)}
+        bands = {row.name: row.band for row in caseload(peer).rows}
         assert bands["Day One"] == "amber"
         assert bands["Day Three"] == "amber"
 

@@ -101,9 +101,10 @@ def test_demo_peer_moderator_sees_their_caseload(seeded, client, auth):
         peer_id = db.session.scalar(select(User.id).where(User.email == "peer@demo.kinship.test"))
         expected = set(db.session.scalars(select(Participant.study_code).where(
             Participant.moderator_id == peer_id, Participant.status != "invited")))
+    # the first cell is the display name, then the study code
     assert len(rows) == len(expected) == 15
-    assert {row[1] for row in rows} == expected
-    assert DEMO_PARTICIPANT[1] in {row[0] for row in rows}
+    assert {row[0].rsplit(" ", 1)[-1] for row in rows} == expected
+    assert f"{DEMO_PARTICIPANT[1]} {DEMO_PARTICIPANT[0]}" in {row[0] for row in rows}
 
 
 def test_demo_clinician_sees_their_caseload(seeded, client, auth):
