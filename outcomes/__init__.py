@@ -6,6 +6,7 @@ from flask import Blueprint
 bp = Blueprint("outcomes", __name__, url_prefix="/research", template_folder="templates")
 
 import outcomes.exports_views  # noqa: E402,F401
+import outcomes.report_views  # noqa: E402,F401
 import outcomes.setup_views  # noqa: E402,F401
 from outcomes import views  # noqa: E402,F401
 from outcomes.assessments import views as assessment_views  # noqa: E402,F401

@@ -223,3 +223,22 @@ def export_data(out: Path, fmt: str, slug: str | None) -> None:
     for path in result.write_to(out):
         click.echo(str(path))
     click.echo(f"Export checksum (SHA-256 of SHA256SUMS): {result.checksum}")
+
+
+@outcomes_cli.command("report")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to write report.html and figures/ to (made if missing).")
+@click.option("--study", "slug", default=None, help="The study's slug (default: the first).")
+def report_command(out: Path, slug: str | None) -> None:
+    """Write the effectiveness report (report.html and its figures) to OUT, built from the
+    export tables; prints the files and the snapshot's export checksum. Audit-logged."""
+    from outcomes import report
+    from outcomes.report import render
+
+    study = _study_for(slug)
+    result = report.build(study)
+    report.record_view(study, result.checksum, actor=None, via="cli")
+    db.session.commit()
+    for path in render.write_folder(result, out):
+        click.echo(str(path))
+    click.echo(f"Snapshot checksum (export checksum of the same data): {result.checksum}")

@@ -115,12 +115,37 @@ class Dashboard:
 
 def dashboard(study: Study, *, now: datetime | None = None,
               lost_after_days: int | None = None,
-              stopped_after_days: int = adherence.DEFAULT_STOPPED_AFTER_DAYS) -> Dashboard:
+              stopped_after_days: int = adherence.DEFAULT_STOPPED_AFTER_DAYS,
+              figures: list[adherence.Adherence] | None = None,
+              flow_only: bool = False) -> Dashboard:
     """Every figure of the researcher dashboard, from live data, in a fixed number of
     queries whatever the number of participants or events. Lost to follow-up uses the
-    study's own ``lost_after_days`` unless another value is given."""
+    study's own ``lost_after_days`` unless another value is given.
+
+    ``figures``: the whole-trial adherence figures of the study's randomised participants
+    as of ``now`` with ``stopped_after_days``, when the caller has them already (the
+    export does); otherwise they are worked out here. ``flow_only``: only the counts and
+    the CONSORT flow (no assessment completion, distributions or attrition), for the
+    export's ``consort`` table."""
     now = now or utcnow()
-    lost_after_days = lost_after_days or study.lost_after_days
+    board, lost = _counts(study, now, lost_after_days or study.lost_after_days,
+                          stopped_after_days)
+    if figures is None:
+        figures = list(adherence.for_study(study, now=now,
+                                           stopped_after_days=stopped_after_days).values())
+    board.has_post_treatment = any(f.post_treatment_completed is not None for f in figures)
+    board.flow = _flow(study, board, figures, lost)
+    if flow_only:
+        return board
+    board.timepoints = _timepoints(study, now)
+    board.distributions = _distributions(board.arms, figures)
+    board.attrition = _attrition(board.arms, figures)
+    return board
+
+
+def _counts(study: Study, now: datetime, lost_after_days: int, stopped_after_days: int
+            ) -> tuple[Dashboard, list[path.LostParticipant]]:
+    """The dashboard with its counts by status and arm, and who is lost to follow-up."""
     rows = db.session.execute(
         select(Participant.arm_id, Participant.status, func.count(Participant.id))
         .where(Participant.study_id == study.id)
@@ -139,14 +164,7 @@ def dashboard(study: Study, *, now: datetime | None = None,
         by_arm_status[key] = by_arm_status.get(key, 0) + 1
     board = Dashboard(study, dict(by_status), by_arm_status, list(study.arms), total,
                       path.withdrawal_counts(study), lost_after_days, stopped_after_days)
-    figures = list(adherence.for_study(study, now=now,
-                                       stopped_after_days=stopped_after_days).values())
-    board.has_post_treatment = any(f.post_treatment_completed is not None for f in figures)
-    board.flow = _flow(study, board, figures, lost)
-    board.timepoints = _timepoints(study, now)
-    board.distributions = _distributions(board.arms, figures)
-    board.attrition = _attrition(board.arms, figures)
-    return board
+    return board, lost
 
 
 # --- the CONSORT flow ------------------------------------------------------------------------

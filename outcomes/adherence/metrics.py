@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -74,8 +74,13 @@ class Adherence:
     withdrawn_from: str
 
     def as_row(self) -> dict[str, Any]:
-        """Metric name -> value, for exports (``participant_id`` is the caller's to map)."""
-        return asdict(self)
+        """Metric name -> value, for exports (``participant_id`` is the caller's to map).
+        Shallow: every value is a scalar, and ``asdict``'s deep copies were a fifth of the
+        export's adherence table."""
+        return {f.name: getattr(self, f.name) for f in _FIELDS}
+
+
+_FIELDS = fields(Adherence)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,13 @@ def readme_text(study: Study, fmt: str, at: datetime, rows: dict[str, int]) -> s
 
 def build(study: Study, fmt: str, *, now: datetime | None = None) -> Bundle:
     """The files of one export (no audit entry)."""
+    return snapshot(study, fmt, now=now)[0]
+
+
+def snapshot(study: Study, fmt: str, *, now: datetime | None = None
+             ) -> tuple[Bundle, dict[str, Any]]:
+    """The files of one export and the DataFrames they were written from (the analysis
+    report reads the same frames and names the bundle's checksum). No audit entry."""
     if fmt not in formats.EXTENSIONS:
         raise formats.UnknownFormat(f"unknown export format {fmt!r}; use csv, parquet or dta")
     ctx, frames = exports.tables_for(study, now=now)
@@ -142,7 +149,7 @@ def build(study: Study, fmt: str, *, now: datetime | None = None) -> Bundle:
     rows = {name: len(frame) for name, frame in frames.items()}
     files["README.md"] = readme_text(study, fmt, ctx.now, rows).encode("utf-8")
     files["SHA256SUMS"] = sums_text(files).encode("utf-8")
-    return Bundle(study, fmt, ctx.now, files, sha256(files["SHA256SUMS"]), rows)
+    return Bundle(study, fmt, ctx.now, files, sha256(files["SHA256SUMS"]), rows), frames
 
 
 def _labels(codebook: Any) -> dict[str, dict[str, str]]:

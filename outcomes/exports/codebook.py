@@ -38,6 +38,9 @@ class MissingDefinition(KeyError):
 
 
 def _fixed() -> dict[str, dict[str, tuple[str, str, str]]]:
+    # read when a codebook is made, not at import (see ``activity.moderation``)
+    from moderation.care_models import CHECKIN_CHANNELS, CHECKIN_OUTCOMES, CHECKIN_REASONS
+
     kinds = ", ".join(sorted(KINDS))
     statuses = ", ".join((*tables.path.PATH, tables.path.WITHDRAWN))
     fixed: dict[str, dict[str, tuple[str, str, str]]] = {
@@ -98,11 +101,15 @@ def _fixed() -> dict[str, dict[str, tuple[str, str, str]]]:
         },
         "moderation": {
             "pseudonym": PSEUDONYM,
-            "record": ("Kind of record", "string", "flag (review queue item) or alert "
-                       "(risk alert)"),
-            "channel": ("Where the content was written", "string",
-                        "forum_post, forum_comment, reflection, sms"),
-            "source": ("What raised it", "string", "screening or report"),
+            "record": ("Kind of record", "string", "flag (review queue item), alert "
+                       "(risk alert), checkin (check-in task) or messages (moderator "
+                       "messages of one participant, counted)"),
+            "channel": ("Flags and alerts: where the content was written; check-ins: how "
+                        "the moderator got in touch", "string",
+                        "forum_post, forum_comment, reflection, sms (flags, alerts); "
+                        f"{', '.join(CHECKIN_CHANNELS)} or empty (check-ins)"),
+            "source": ("What raised it", "string", "screening or report (flags); screening "
+                       "(alerts); rule or moderator (check-ins)"),
             "category": ("Watched-word category", "string",
                          "self_harm, harm_to_others, harassment, personal_info, spam, or empty"),
             "severity": ("Severity", "float", "1 low, 2 medium, 3 high; empty for alerts"),
@@ -110,10 +117,11 @@ def _fixed() -> dict[str, dict[str, tuple[str, str, str]]]:
             "screening_action": ("What screening did", "string", "flag, hold, or empty"),
             "status": ("Status now", "string",
                        "open, approved, hidden, redacted, escalated, closed (flags); open, "
-                       "acknowledged, resolved (alerts)"),
+                       "acknowledged, resolved (alerts); open, done, cancelled (check-ins)"),
             "day": ("When it was raised", "float", DAYS),
-            "response_hours": ("Hours until a moderator handled the flag or a clinician "
-                               "acknowledged the alert", "float", "empty while open"),
+            "response_hours": ("Hours until a moderator handled the flag, a clinician "
+                               "acknowledged the alert, or the check-in was completed",
+                               "float", "empty while open"),
             "escalation_level": ("Alert escalation step now", "float",
                                  "0 on-call, 1 next on the rota, 2 all clinicians"),
             "acknowledged_hours": ("Hours until the alert was acknowledged", "float",
@@ -124,7 +132,20 @@ def _fixed() -> dict[str, dict[str, tuple[str, str, str]]]:
                               "contacted_participant, safety_plan_reviewed, "
                               "emergency_services, no_action_needed"),
             "possible_adverse_event": ("Clinician marked a possible adverse event", "string",
-                                       "yes, no, unknown"),
+                                       "yes, no, unknown (flags and alerts); empty for "
+                                       "check-ins and message counts"),
+            "reason": ("Why the check-in task was made", "string",
+                       f"{', '.join(CHECKIN_REASONS)}; empty for other records"),
+            "due_day": ("When the check-in was due", "float", DAYS),
+            "completed_day": ("When the check-in was completed or cancelled", "float",
+                              DAYS + "; empty while open"),
+            "outcome": ("What came of the check-in", "string",
+                        f"{', '.join(CHECKIN_OUTCOMES)}, or empty"),
+            "messages_to_participant": ("Moderator messages sent to the participant", "float",
+                                        "0 or more (messages rows); empty otherwise"),
+            "messages_from_participant": ("Messages the participant sent the moderators",
+                                          "float", "0 or more (messages rows); empty "
+                                          "otherwise"),
         },
         "consort": {
             "stage": ("CONSORT stage", "string", "enrolled, consented, baseline_done, "

@@ -59,8 +59,25 @@ def neutralise(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: rows written at a time by :func:`to_csv`
+CSV_ROWS = 200_000
+
+
 def to_csv(frame: pd.DataFrame) -> bytes:
-    return neutralise(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+    """UTF-8 CSV, written in blocks of rows. pandas writes the (Arrow-backed) ``str``
+    dtype far slower than plain objects, so each block's text columns are converted first:
+    the same text in about half the time, and only one block of Python strings alive at a
+    time."""
+    safe = neutralise(frame)
+    text = [c for c in safe.columns if isinstance(safe[c].dtype, pd.StringDtype)]
+    parts = []
+    for start in range(0, max(len(safe), 1), CSV_ROWS):
+        block = safe.iloc[start:start + CSV_ROWS]
+        if text:
+            block = block.astype(dict.fromkeys(text, object))
+        parts.append(block.to_csv(index=False, header=start == 0,
+                                  lineterminator="\n").encode("utf-8"))
+    return b"".join(parts)
 
 
 def to_parquet(frame: pd.DataFrame) -> bytes:

@@ -8,11 +8,11 @@ contact details or free text. Read-only; a fixed number of queries per table.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from core.events import ActivityEvent
 from core.extensions import db
@@ -103,61 +103,66 @@ ASSESSMENT_COLUMNS = ["pseudonym", "instrument", "instrument_version", "timepoin
 
 
 def assessments_long(ctx: Context) -> pd.DataFrame:
-    """One row per item answer: built column-wise from one query (it is the largest table)."""
-    query = (select(AssessmentResponse.participant_id, AssessmentResponse.instrument,
-                    AssessmentResponse.instrument_version,
-                    AssessmentResponse.submitted_at.is_not(None),
-                    Timepoint.key, Timepoint.position, ItemAnswer.item, ItemAnswer.value,
-                    raw_time(ItemAnswer.answered_at))
-             .join(ItemAnswer, ItemAnswer.response_id == AssessmentResponse.id)
-             .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
-             .where(Timepoint.study_id == ctx.study.id)
-             .order_by(AssessmentResponse.participant_id, Timepoint.position,
-                       AssessmentResponse.instrument, ItemAnswer.item))
-    raw = read_frame(query, ["pid", "instrument", "version", "submitted", "timepoint",
-                             "timepoint_position", "item", "raw", "answered_at"])
-    raw = raw[raw["pid"].isin(list(ctx.people))]
+    """One row per item answer, built column-wise (it is the largest table): the answers
+    are read narrow (response id, item, value, time) and joined in pandas to the few
+    response rows, which is much cheaper than reading every response column per answer."""
+    responses = read_frame(
+        select(AssessmentResponse.id, AssessmentResponse.participant_id,
+               AssessmentResponse.instrument, AssessmentResponse.instrument_version,
+               AssessmentResponse.submitted_at.is_not(None), Timepoint.key, Timepoint.position)
+        .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
+        .where(Timepoint.study_id == ctx.study.id),
+        ["response_id", "pid", "instrument", "version", "submitted", "timepoint",
+         "timepoint_position"])
+    responses = responses[responses["pid"].isin(list(ctx.people))]
+    if responses.empty:
+        return pd.DataFrame(columns=ASSESSMENT_COLUMNS)
+    answers = read_frame(
+        select(ItemAnswer.response_id, ItemAnswer.item, ItemAnswer.value,
+               raw_time(ItemAnswer.answered_at))
+        .join(AssessmentResponse, AssessmentResponse.id == ItemAnswer.response_id)
+        .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
+        .where(Timepoint.study_id == ctx.study.id),
+        ["response_id", "item", "raw", "answered_at"])
+    raw = answers.merge(responses, on="response_id", how="inner").sort_values(
+        ["pid", "timepoint_position", "instrument", "item"], kind="stable")
     if raw.empty:
         return pd.DataFrame(columns=ASSESSMENT_COLUMNS)
-    keys = _item_keys(raw)
-    pairs = list(zip(raw["instrument"].tolist(), raw["item"].tolist(), strict=True))
-    reverse = pd.Series([keys.get(pair, (False, None, 0))[0] for pair in pairs], index=raw.index)
-    constant = pd.Series([keys.get(pair, (False, None, 0))[1] for pair in pairs],
-                         index=raw.index, dtype="float64")
-    offset = pd.Series([keys.get(pair, (False, None, 0))[2] for pair in pairs],
-                       index=raw.index, dtype="float64")
+    raw = raw.reset_index(drop=True)
+    keys, cache = _item_keys(raw)
+    raw = raw.merge(keys, on=["instrument", "item"], how="left")
+    reverse = raw["reverse"].fillna(False).astype(bool)
     values = raw["raw"].astype("float64")
-    scored = values.where(~reverse, constant - values) + offset
+    scored = values.where(~reverse, raw["constant"] - values) + raw["offset"]
     versions = raw["version"].fillna(raw["instrument"].map(
-        {i: (ins.version if ins else "") for i, ins in keys["__instruments__"].items()}))
-    frame = pd.DataFrame({
+        {i: (ins.version if ins else "") for i, ins in cache.items()}))
+    return pd.DataFrame({
         "pseudonym": ctx.pseudonyms(raw["pid"]), "instrument": raw["instrument"],
         "instrument_version": versions, "timepoint": raw["timepoint"],
         "timepoint_position": raw["timepoint_position"].astype("int64"),
-        "item": raw["item"].astype("int64"), "reverse_keyed": reverse.astype(bool),
+        "item": raw["item"].astype("int64"), "reverse_keyed": reverse,
         "raw": raw["raw"].astype("int64"), "scored": scored.astype("float64"),
         "answered_day": ctx.days(raw["pid"], raw["answered_at"]),
         "submitted": raw["submitted"].astype(bool)}, columns=ASSESSMENT_COLUMNS)
-    return frame.reset_index(drop=True)
 
 
-def _item_keys(raw: pd.DataFrame) -> dict[Any, Any]:
-    """(instrument, item) -> (reverse-keyed, min + max, offset) from the definitions; an
-    unknown instrument or item scores as missing (NaN)."""
+def _item_keys(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """(instrument, item, reverse-keyed, min + max, offset) from the definitions, and the
+    instruments read; an unknown instrument or item is left out, so it scores as missing
+    (NaN) after the left join."""
     cache: dict[str, Any] = {}
-    keys: dict[Any, Any] = {}
+    rows = []
     for instrument_id in raw["instrument"].unique():
         instrument = instrument_or_none(instrument_id, cache)
         if instrument is None:
             continue
-        for item in instrument.items:
-            keys[(instrument_id, item.number)] = (
-                item.reverse, instrument.min_value + instrument.max_value,
-                instrument.item_offset)
-    for pair in set(zip(raw["instrument"].tolist(), raw["item"].tolist(), strict=True)) - set(keys):
-        keys[pair] = (False, float("nan"), float("nan"))
-    keys["__instruments__"] = cache
-    return keys
+        rows += [(instrument_id, item.number, item.reverse,
+                  float(instrument.min_value + instrument.max_value),
+                  float(instrument.item_offset)) for item in instrument.items]
+    keys = pd.DataFrame(rows, columns=["instrument", "item", "reverse", "constant", "offset"])
+    keys["item"] = keys["item"].astype(raw["item"].dtype)
+    keys["instrument"] = keys["instrument"].astype(raw["instrument"].dtype)
+    return keys, cache
 
 
 def score_columns(ctx: Context) -> list[tuple[str, str, str, str]]:
@@ -176,27 +181,57 @@ def score_columns(ctx: Context) -> list[tuple[str, str, str, str]]:
 
 
 def scores_wide(ctx: Context) -> pd.DataFrame:
+    """One row per participant, one column per score of the schedule: totals from one
+    column-wise query, further totals and subscales (JSON) read only where present."""
     columns = score_columns(ctx)
-    known = {column for column, *_ in columns}
-    values: dict[int, dict[str, float]] = defaultdict(dict)
-    for pid, instrument_id, tp, total, extra, subscales in db.session.execute(
-            select(AssessmentResponse.participant_id, AssessmentResponse.instrument,
-                   Timepoint.key, AssessmentResponse.total, AssessmentResponse.extra_totals,
-                   AssessmentResponse.subscales)
-            .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
-            .where(Timepoint.study_id == ctx.study.id,
-                   AssessmentResponse.submitted_at.is_not(None))):
-        scores = {"total": total, **(extra or {}), **(subscales or {})}
-        for name, value in scores.items():
-            column = f"{instrument_id}_{name}_{tp}"
-            if column in known and value is not None:
-                values[pid][column] = float(value)
-    rows = [{"pseudonym": ctx.pseudonym(pid), "arm": person.arm, **values.get(pid, {})}
-            for pid, person in ctx.people.items()]
-    frame = pd.DataFrame(rows, columns=["pseudonym", "arm", *[c for c, *_ in columns]])
-    for column, *_ in columns:
-        frame[column] = frame[column].astype("float64")
-    return frame
+    names = [column for column, *_ in columns]
+    raw = read_frame(
+        select(AssessmentResponse.participant_id, AssessmentResponse.instrument, Timepoint.key,
+               AssessmentResponse.total, cast(AssessmentResponse.extra_totals, Text),
+               cast(AssessmentResponse.subscales, Text))
+        .join(Timepoint, Timepoint.id == AssessmentResponse.timepoint_id)
+        .where(Timepoint.study_id == ctx.study.id,
+               AssessmentResponse.submitted_at.is_not(None))
+        .order_by(AssessmentResponse.id),
+        ["pid", "instrument", "timepoint", "total", "extra", "subscales"])
+    raw = raw[raw["pid"].isin(list(ctx.people))]
+    prefix = raw["instrument"].astype(str) + "_"
+    suffix = "_" + raw["timepoint"].astype(str)
+    scores = [pd.DataFrame({"pid": raw["pid"], "column": prefix + "total" + suffix,
+                            "value": pd.to_numeric(raw["total"], errors="coerce")})]
+    scores.append(_json_scores(raw, prefix, suffix))
+    found = pd.concat(scores, ignore_index=True).dropna(subset=["value"])
+    found = found[found["column"].isin(set(names))].drop_duplicates(
+        ["pid", "column"], keep="last")
+    people = pd.DataFrame({"pid": pd.Series(list(ctx.people), dtype="int64")})
+    frame = people
+    if not found.empty:
+        wide = found.pivot(index="pid", columns="column", values="value")
+        wide.index = wide.index.astype("int64")
+        frame = people.merge(wide, left_on="pid", right_index=True, how="left")
+    result = pd.DataFrame({"pseudonym": ctx.pseudonyms(people["pid"]) if len(people)
+                           else pd.Series([], dtype="str"),
+                           "arm": [p.arm for p in ctx.people.values()]})
+    for column in names:
+        result[column] = (frame[column] if column in frame.columns
+                          else pd.Series(float("nan"), index=frame.index)).astype("float64")
+    return result[["pseudonym", "arm", *names]]
+
+
+def _json_scores(raw: pd.DataFrame, prefix: pd.Series, suffix: pd.Series) -> pd.DataFrame:
+    """(pid, column, value) of the further totals and subscales, read as JSON text (cast
+    in SQL, so PostgreSQL's driver does not decode every row): empty objects are skipped
+    without decoding."""
+    rows = []
+    for source in ("extra", "subscales"):
+        texts = raw[source]
+        for index, value in texts[texts.notna() & ~texts.isin(["{}", "null"])].items():
+            found = json.loads(value)
+            for name, score in (found or {}).items():
+                if score is not None:
+                    rows.append((raw.at[index, "pid"], f"{prefix[index]}{name}{suffix[index]}",
+                                 float(score)))
+    return pd.DataFrame(rows, columns=["pid", "column", "value"])
 
 
 #: adherence fields dropped (the participant id) or re-expressed as days since randomisation
@@ -213,10 +248,8 @@ def adherence_columns() -> list[str]:
 
 
 def adherence(ctx: Context) -> pd.DataFrame:
-    from outcomes import adherence as metrics
-
     rows = []
-    for pid, figures in metrics.for_study(ctx.study, now=ctx.now).items():
+    for pid, figures in ctx.adherence_figures().items():
         if pid not in ctx.people:
             continue
         row = figures.as_row()

@@ -12,6 +12,7 @@ from core.models import Participant, User
 from core.roles import Role
 from core.sms.models import SmsMessage
 from forum.models import Post
+from moderation.care_models import CheckInTask, ModeratorMessage
 from moderation.models import QueueItem, RiskAlert
 from modules.models import JournalEntry
 from outcomes import instruments, scoring
@@ -38,13 +39,17 @@ SMS_REPLY = "7 tangerine submarine"
 WITHDRAW_REASON = "Moved away: quartz pelican"
 STATUS_REASON = "Phoned: juniper lantern"
 CLINICAL_NOTE = "saffron kettle clinical note"
+CHECKIN_NOTE = "pewter heron check-in note"
+MESSAGE_BODY = "hello from indigo pancake"
+REPLY_BODY = "thanks, mossy tuba"
 #: a site name that a spreadsheet would run as a formula
 FORMULA_SITE = '=HYPERLINK("http://evil.example","x")'
 
 #: every string that must not appear anywhere in a bundle
 FORBIDDEN = (*PHONES, "7700900123", "7700900456", STAFF_EMAIL, "example.org", *NAMES, *CODES,
              POST_TEXT, POST_TITLE, REFLECTION, SMS_PROMPT, SMS_REPLY, "tangerine",
-             WITHDRAW_REASON, STATUS_REASON, CLINICAL_NOTE)
+             WITHDRAW_REASON, STATUS_REASON, CLINICAL_NOTE, CHECKIN_NOTE, MESSAGE_BODY,
+             REPLY_BODY)
 
 
 def _response(person: Participant, tp: Timepoint, answers: dict[int, int],
@@ -173,6 +178,26 @@ def _seed_moderation(p1: Participant) -> None:
                              acknowledged_by_id=clinician.id, note=CLINICAL_NOTE,
                              actions_taken=["contacted_participant"],
                              possible_adverse_event=True))
+    message = ModeratorMessage(participant_id=p1.id, sender_id=clinician.id,
+                               direction="to_participant", body=MESSAGE_BODY,
+                               created_at=R + 5 * DAY)
+    db.session.add(message)
+    db.session.add(ModeratorMessage(participant_id=p1.id, sender_id=p1.user_id,
+                                    direction="from_participant", body=REPLY_BODY,
+                                    created_at=R + 5 * DAY + timedelta(hours=1)))
+    db.session.add(ModeratorMessage(participant_id=p1.id, sender_id=clinician.id,
+                                    direction="to_participant", body=MESSAGE_BODY,
+                                    created_at=R + 6 * DAY))
+    db.session.flush()
+    db.session.add(CheckInTask(participant_id=p1.id, moderator_id=clinician.id,
+                               reason="inactive", detail={"days": 9}, status="done",
+                               created_at=R + 4 * DAY, due_at=R + 6 * DAY,
+                               completed_at=R + 5 * DAY, completed_by_id=clinician.id,
+                               channel="in_app", outcome="reached", note=CHECKIN_NOTE,
+                               message_id=message.id))
+    db.session.add(CheckInTask(participant_id=p1.id, reason="manual", status="open",
+                               open_key=f"{p1.id}:manual", created_at=R + 7 * DAY,
+                               due_at=R + 9 * DAY))
 
 
 def user_of(participant_id: int) -> User:

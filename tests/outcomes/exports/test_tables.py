@@ -35,7 +35,9 @@ COLUMNS = {
     "moderation": [
         "pseudonym", "record", "channel", "source", "category", "severity", "is_risk",
         "screening_action", "status", "day", "response_hours", "escalation_level",
-        "acknowledged_hours", "resolved_hours", "actions_taken", "possible_adverse_event"],
+        "acknowledged_hours", "resolved_hours", "actions_taken", "possible_adverse_event",
+        "reason", "due_day", "completed_day", "outcome", "messages_to_participant",
+        "messages_from_participant"],
     "consort": ["stage", "order", "label", "arm", "count", "note"],
     "codebook": codebook.COLUMNS,
 }
@@ -174,6 +176,27 @@ def test_moderation_table(built):
     assert math.isnan(alert["resolved_hours"])
 
 
+def test_moderation_table_has_check_ins_and_message_counts_without_text(built):
+    """It lists each check-in task (reason, status, days since randomisation, channel,
+    outcome) and one row of message counts per participant, with no note or body."""
+    _ids, names, frames = built
+    table = frames["moderation"]
+    done, open_ = (table[table["record"] == "checkin"].iloc[i] for i in (0, 1))
+    assert (done["pseudonym"], done["reason"], done["status"], done["day"], done["due_day"],
+            done["completed_day"], done["channel"], done["outcome"], done["source"],
+            done["response_hours"]) == (names["p1"], "inactive", "done", 4.0, 6.0, 5.0,
+                                        "in_app", "reached", "rule", 24.0)
+    assert (open_["reason"], open_["status"], open_["channel"], open_["outcome"],
+            open_["source"]) == ("manual", "open", "", "", "moderator")
+    assert math.isnan(open_["completed_day"]) and open_["due_day"] == 9.0
+    [counts] = table[table["record"] == "messages"].to_dict("records")
+    assert (counts["pseudonym"], counts["messages_to_participant"],
+            counts["messages_from_participant"]) == (names["p1"], 2.0, 1.0)
+    flat = table.astype(str).to_string()
+    for text in ("pewter heron", "indigo pancake", "mossy tuba"):
+        assert text not in flat
+
+
 def test_consort_table_matches_the_dashboard_flow(built):
     frames = built[2]
     consort = frames["consort"].set_index(["stage", "arm"])["count"]
@@ -276,3 +299,36 @@ def test_reverse_keyed_items_are_scored_as_the_scoring_engine_does(app):
         assert scored == scoring.item_score(ucla20, item, answers[item.number])
     assert (mine["instrument_version"] == ucla20.version).all()
     assert not mine["submitted"].any()
+
+
+def test_scores_wide_has_further_totals_and_subscales(app):
+    """It spreads the stored JSON further totals and subscales into their own columns (and
+    leaves a subscale empty when it was not computed)."""
+    from outcomes.assessments.models import AssessmentResponse, Timepoint
+
+    clock.set_time(NOW)
+    with app.app_context():
+        ids = seed_study()
+        study = db.session.get(Study, ids["study"])
+        tp = Timepoint(study_id=study.id, key="week12", label="Week 12", position=2,
+                       instruments=["mspss"])
+        db.session.add(tp)
+        db.session.flush()
+        db.session.add(AssessmentResponse(
+            participant_id=ids["p1"], timepoint_id=tp.id, instrument="mspss", started_at=NOW,
+            submitted_at=NOW, total=5.5, extra_totals={"total_sum": 66.0},
+            subscales={"significant_other": 6.0, "family": 4.5, "friends": None}))
+        db.session.add(AssessmentResponse(
+            participant_id=ids["p2"], timepoint_id=tp.id, instrument="mspss", started_at=NOW,
+            submitted_at=NOW, total=3.0, extra_totals={}, subscales={}))
+        ctx, frames = exports.tables_for(study)
+        wide = frames["scores_wide"].set_index("pseudonym")
+        p1, p2 = ctx.pseudonym(ids["p1"]), ctx.pseudonym(ids["p2"])
+        assert wide.loc[p1, ["mspss_total_week12", "mspss_total_sum_week12",
+                             "mspss_significant_other_week12",
+                             "mspss_family_week12"]].tolist() == [5.5, 66.0, 6.0, 4.5]
+        assert math.isnan(wide.loc[p1, "mspss_friends_week12"])
+        assert wide.loc[p2, "mspss_total_week12"] == 3.0
+        assert math.isnan(wide.loc[p2, "mspss_total_sum_week12"])
+        assert wide.loc[p1, "ucla3_total_week6"] == 4.0  # ucla3 answers 1, 1, 2
+        db.session.rollback()
