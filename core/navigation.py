@@ -17,16 +17,19 @@ class NavItem:
     order: int = 50
     #: extra condition, e.g. the participant's arm has the forum
     visible: Callable[[Any], bool] | None = field(default=None, compare=False)
+    #: a number shown next to the label, e.g. unread messages (0: nothing shown)
+    count: Callable[[Any], int] | None = field(default=None, compare=False)
 
 
 _items: list[NavItem] = []
 
 
 def add(label: str, endpoint: str, roles: frozenset[Role] | set[Role] = ALL_ROLES, *,
-        order: int = 50, visible: Callable[[Any], bool] | None = None) -> None:
+        order: int = 50, visible: Callable[[Any], bool] | None = None,
+        count: Callable[[Any], int] | None = None) -> None:
     if any(item.endpoint == endpoint for item in _items):
         return
-    _items.append(NavItem(label, endpoint, frozenset(roles), order, visible))
+    _items.append(NavItem(label, endpoint, frozenset(roles), order, visible, count))
     _items.sort(key=lambda item: item.order)
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: what can be screened; the content types moderation links back to
-CHANNELS = ("forum_post", "forum_comment", "reflection", "sms")
+CHANNELS = ("forum_post", "forum_comment", "reflection", "sms", "moderator_message")
 ACTIONS = ("publish", "flag", "hold", "block")
 
 

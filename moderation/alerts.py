@@ -273,7 +273,8 @@ STAFF_TEXTERS: list[Any] = []
 def _text_staff(phone: str | None, alert: RiskAlert) -> bool:
     if not phone or not STAFF_TEXTERS:
         return False
-    body = f"Kinship: risk alert #{alert.id} needs a response. Please sign in to Kinship."
+    when = f"by {alert.deadline_at:%H:%M} UTC" if alert.deadline_at is not None else "now"
+    body = f"Kinship: risk alert #{alert.id} needs you {when}. Open the app."
     key = f"risk_alert:{alert.id}:{alert.level}:{phone}"
     return any(bool(texter(phone, body, key)) for texter in STAFF_TEXTERS)
 

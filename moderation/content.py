@@ -16,6 +16,7 @@ SOURCES = {
     "forum_comment": ("forum.models", "Comment", "body"),
     "journal_entry": ("modules.models", "JournalEntry", "body"),
     "sms_message": ("core.sms", "SmsMessage", "body"),
+    "moderator_message": ("moderation.care_models", "ModeratorMessage", "body"),
 }
 
 

@@ -34,7 +34,8 @@ RULE_ACTIONS = {"flag": "Flag (publish and queue)", "hold": "Hold until approved
 RULE_KINDS = {"phrase": "Phrase", "pattern": "Pattern (regular expression)"}
 #: channel -> the table the content lives in
 CONTENT_TYPES = {"forum_post": "forum_post", "forum_comment": "forum_comment",
-                 "reflection": "journal_entry", "sms": "sms_message"}
+                 "reflection": "journal_entry", "sms": "sms_message",
+                 "moderator_message": "moderator_message"}
 ITEM_STATUSES = ("open", "approved", "hidden", "redacted", "escalated", "closed")
 #: what a clinician did about a risk alert (codes are what exports and the audit log keep)
 ALERT_ACTIONS = {

@@ -52,7 +52,9 @@ KIND_LABELS = {
 }
 #: event kinds another source here shows better (with the answer, score or mood)
 COVERED_EVENTS = ("mood_logged", "sms_answered", "sms_reply_unreadable",
-                  "assessment_completed", "timepoint_completed")
+                  "assessment_completed", "timepoint_completed",
+                  # the "message" source shows these with their sender
+                  "moderator_contact", "moderator_message_written")
 LIMIT = 300
 CHANNELS = {"forum_post": "Forum post", "forum_comment": "Forum comment",
             "reflection": "Journal reflection", "sms": "Text message"}

@@ -139,6 +139,11 @@ def _seed_other_parts(study: Study, staff: dict[str, User], rng: random.Random,
     admin = staff["admin@demo.kinship.test"]
     for email in ("clinician@demo.kinship.test", "clinician2@demo.kinship.test"):
         add_to_rota(staff[email], phone=None, actor=admin)
+    from moderation.message_demo import seed_demo_messages
+
+    showcase = db.session.scalar(select(Participant).where(
+        Participant.study_id == study.id, Participant.study_code == DEMO_PARTICIPANT[0]))
+    seed_demo_messages(showcase, now=now)
     seed_demo_checkins(study, now=now)
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask import g, has_request_context
 from markupsafe import Markup
 from sqlalchemy import func, select
 
@@ -40,7 +41,20 @@ def current_study() -> Study:
 def features_for(user: User) -> dict[str, bool]:
     """Which platform features a participant has: their arm's, less the intervention once
     they have withdrawn from it, and none once they have withdrawn from the study (all
-    for staff and the unrandomised)."""
+    for staff and the unrandomised).
+
+    Worked out once per request and user (the navigation and the page ask several times);
+    a change to the arm or a withdrawal shows from the next request."""
+    if not has_request_context():
+        return _features_for(user)
+    cache = g.setdefault("features_for", {})
+    key = getattr(user, "id", None)
+    if key not in cache:
+        cache[key] = _features_for(user)
+    return dict(cache[key])
+
+
+def _features_for(user: User) -> dict[str, bool]:
     participant = user.participant if user.is_authenticated else None
     if participant is not None and participant.status == path.WITHDRAWN:
         return {name: False for name in FEATURES}

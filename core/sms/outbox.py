@@ -1,5 +1,6 @@
 """Writing to the outbox: :func:`queue` and :func:`cancel`, and their bulk forms
-:func:`queue_many` and :func:`cancel_many` for jobs that touch thousands of rows.
+:func:`queue_many` and :func:`cancel_many` for jobs that touch thousands of rows;
+:func:`queue_staff` for the few texts to staff phones (risk alerts to clinicians).
 
 All run in the caller's transaction (they flush, never commit). Nothing leaves the
 server here: the ``sms.dispatch`` job sends committed rows.
@@ -7,6 +8,7 @@ server here: the ``sms.dispatch`` job sends committed rows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,6 +49,44 @@ def queue_reply(*, participant: Participant, body: str, purpose: str,
     row = _add(participant, body, purpose, None, None)
     if in_reply_to is not None:
         row.in_reply_to_id = in_reply_to.id
+    return row
+
+
+#: what a text to a staff phone may be for (the dispatcher sends these without a
+#: participant: no consent, STOP or daily-limit check of a participant applies)
+STAFF_PURPOSES = frozenset({"staff_alert"})
+#: a staff text is one SMS segment: a short pointer to the app, never content
+STAFF_BODY_MAX = 160
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+def queue_staff(*, phone: str, body: str, dedupe_key: str, purpose: str = "staff_alert",
+                send_after: datetime | None = None) -> SmsMessage:
+    """Add an outbound text to a staff member's phone (E.164): a row without a
+    participant, carrying the number, sent by ``sms.dispatch`` like every other text.
+    The same ``dedupe_key`` twice returns the first row. ValueError for a purpose other
+    than :data:`STAFF_PURPOSES`, a number not in E.164, an empty or over-long body."""
+    if purpose not in STAFF_PURPOSES:
+        raise ValueError(f"not a staff text purpose: {purpose!r}")
+    if not _E164.fullmatch(phone or ""):
+        raise ValueError("a staff text needs a number in E.164 form")
+    if not body.strip() or len(body) > STAFF_BODY_MAX:
+        raise ValueError(f"a staff text needs a body of 1 to {STAFF_BODY_MAX} characters")
+    if not dedupe_key:
+        raise ValueError("a staff text needs a dedupe key")
+    existing = db.session.scalar(select(SmsMessage).where(SmsMessage.dedupe_key == dedupe_key))
+    if existing is not None:
+        return existing
+    now = utcnow()
+    row = SmsMessage(direction=OUT, participant_id=None, phone=phone, purpose=purpose,
+                     body=body, status=statuses.PENDING, dedupe_key=dedupe_key,
+                     send_after=send_after or now, created_at=now)
+    try:
+        with db.session.begin_nested():  # a concurrent writer of the same key: theirs
+            db.session.add(row)
+    except IntegrityError:
+        return db.session.scalars(
+            select(SmsMessage).where(SmsMessage.dedupe_key == dedupe_key)).one()
     return row
 
 

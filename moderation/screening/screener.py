@@ -35,7 +35,7 @@ from moderation.screening.matching import RuleSpec, matching_rules
 
 ACTION_RANK = {"flag": 1, "hold": 2, "block": 3}
 #: channels where only risk rules count and nothing can be held or refused
-PRIVATE_CHANNELS = frozenset({"reflection", "sms"})
+PRIVATE_CHANNELS = frozenset({"reflection", "sms", "moderator_message"})
 HOLD_MESSAGE = ("Thank you. A moderator will look at this before others can see it. "
                 "It usually takes less than a day.")
 BLOCK_MESSAGE = ("We could not post this as it is. Please change it and try again; "

@@ -41,7 +41,7 @@ def test_an_unsolicited_text_becomes_a_message_to_the_moderator(app, client, tri
         assert message.participant_id == trial["participant"] and sms.outcome == "unsolicited"
         (note,) = db.session.scalars(select(Notification).where(
             Notification.user_id == trial["peer"])).all()
-        assert note.kind == "moderator_message"
+        assert note.kind == "participant_message"
         assert note.url == f"/moderation/participants/{trial['participant']}/messages"
         assert "can someone" not in note.text  # the words stay in the conversation
 
