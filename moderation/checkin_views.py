@@ -9,7 +9,9 @@ study's rules; researchers and clinicians read the fidelity figures.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from collections.abc import Callable
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -145,6 +147,28 @@ def _completed_message(task: CheckInTask) -> str:
     return "Check-in done. The contact is recorded."
 
 
+def _act_on_task(task_id: int, form, act: Callable[[], str]) -> Response | None:
+    """Run ``act`` (a service call that returns the message to flash): commit and go back
+    to the list; or, refused, roll back and say why (``None``: show the task page again
+    with the refusal on its field)."""
+    try:
+        message = act()
+    except checkins.AlreadyClosed as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+        return redirect(_task_url(task_id))
+    except checkins.PermissionDenied:
+        db.session.rollback()
+        abort(403)
+    except checkins.CheckInError as exc:
+        db.session.rollback()
+        show_error(form, exc)
+        return None
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("moderation.checkins_list"))
+
+
 @bp.route("/checkins/<int:task_id>/complete", methods=["POST"])
 @role_required(*MODERATORS)
 def checkin_complete(task_id: int):
@@ -153,23 +177,14 @@ def checkin_complete(task_id: int):
     if form.validate_on_submit():
         done = tasks.Completion(channel=form.channel.data, outcome=form.outcome.data,
                                 body=form.body.data, note=form.note.data)
-        try:
+
+        def complete() -> str:
             checkins.complete(task, done, actor=current_user, version=form.version.data)
-        except checkins.AlreadyClosed as exc:
-            db.session.rollback()
-            flash(str(exc), "info")
-            return redirect(_task_url(task_id))
-        except checkins.PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except checkins.CheckInError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            message = _completed_message(task)
-            db.session.commit()
-            flash(message, "success")
-            return redirect(url_for("moderation.checkins_list"))
+            return _completed_message(task)
+
+        response = _act_on_task(task_id, form, complete)
+        if response is not None:
+            return response
     return _task_page(db.get_or_404(CheckInTask, task_id), form=form)
 
 
@@ -179,23 +194,15 @@ def checkin_cancel(task_id: int):
     task = _task_or_403(task_id)
     form = CancelForm(prefix="cancel")
     if form.validate_on_submit():
-        try:
+
+        def cancel() -> str:
             checkins.cancel(task, actor=current_user, version=form.version.data,
                             reason=form.reason.data)
-        except checkins.AlreadyClosed as exc:
-            db.session.rollback()
-            flash(str(exc), "info")
-            return redirect(_task_url(task_id))
-        except checkins.PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except checkins.CheckInError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("Check-in cancelled.", "success")
-            return redirect(url_for("moderation.checkins_list"))
+            return "Check-in cancelled."
+
+        response = _act_on_task(task_id, form, cancel)
+        if response is not None:
+            return response
     return _task_page(db.get_or_404(CheckInTask, task_id), cancel_form=form)
 
 
