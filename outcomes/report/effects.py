@@ -69,12 +69,20 @@ def trajectories(frames: Frames, settings: Settings) -> Section:
     return section
 
 
-def primary(frames: Frames, settings: Settings) -> Section:
-    section = Section("primary", "Primary analysis: ANCOVA and Hedges' g",
-                      notes=_absent_note(settings))
+def _endpoint_section(key: str, title: str, settings: Settings) -> tuple[Section, bool]:
+    """A section comparing baseline and post-treatment scores; ``False`` when the study
+    has no such endpoints to compare (the section then says why)."""
+    section = Section(key, title, notes=_absent_note(settings))
     problem = _no_endpoints(settings)
     if problem:
         section.notes.append(problem)
+    return section, not problem
+
+
+def primary(frames: Frames, settings: Settings) -> Section:
+    section, ready = _endpoint_section(
+        "primary", "Primary analysis: ANCOVA and Hedges' g", settings)
+    if not ready:
         return section
     rows = []
     for instrument, name in settings.outcomes.items():
@@ -113,11 +121,9 @@ def _completers(data: pd.DataFrame, settings: Settings) -> pd.DataFrame:
 
 
 def itt(frames: Frames, settings: Settings) -> Section:
-    section = Section("itt", "Intention to treat (mixed model) and completers only",
-                      notes=_absent_note(settings))
-    problem = _no_endpoints(settings)
-    if problem:
-        section.notes.append(problem)
+    section, ready = _endpoint_section(
+        "itt", "Intention to treat (mixed model) and completers only", settings)
+    if not ready:
         return section
     rows = []
     for instrument, name in settings.outcomes.items():
@@ -164,11 +170,9 @@ def _fit_cells(fit: stats.MixedResult | str, arm: str) -> list[str]:
 
 
 def reliable_change(frames: Frames, settings: Settings) -> Section:
-    section = Section("reliable_change", "Reliable change (Jacobson-Truax)",
-                      notes=_absent_note(settings))
-    problem = _no_endpoints(settings)
-    if problem:
-        section.notes.append(problem)
+    section, ready = _endpoint_section(
+        "reliable_change", "Reliable change (Jacobson-Truax)", settings)
+    if not ready:
         return section
     rows = []
     for instrument, name in settings.outcomes.items():
