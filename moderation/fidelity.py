@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from statistics import median
+from typing import Any
 
 from sqlalchemy import select
 
@@ -134,29 +135,29 @@ def _add_tasks(table: _Table, low: datetime, high: datetime, now: datetime) -> N
 
 
 def _add_flags(table: _Table, low: datetime, high: datetime) -> None:
-    rows = db.session.execute(
+    _add_responses(table, db.session.execute(
         select(QueueItem.handled_by_id, QueueItem.created_at, QueueItem.handled_at)
-        .where(QueueItem.created_at >= low, QueueItem.created_at < high)).all()
-    for handler_id, created_at, handled_at in rows:
-        if handled_at is None:
-            table.overall.flags_open += 1
-            continue
-        hours = (handled_at - created_at) / HOUR
-        for figures in table.both(handler_id):
-            figures.flag_hours.append(hours)
+        .where(QueueItem.created_at >= low, QueueItem.created_at < high)).all(),
+        "flags_open", "flag_hours")
 
 
 def _add_alerts(table: _Table, low: datetime, high: datetime) -> None:
-    rows = db.session.execute(
+    _add_responses(table, db.session.execute(
         select(RiskAlert.acknowledged_by_id, RiskAlert.opened_at, RiskAlert.acknowledged_at)
-        .where(RiskAlert.opened_at >= low, RiskAlert.opened_at < high)).all()
-    for taker_id, opened_at, acknowledged_at in rows:
-        if acknowledged_at is None:
-            table.overall.alerts_open += 1
+        .where(RiskAlert.opened_at >= low, RiskAlert.opened_at < high)).all(),
+        "alerts_open", "alert_hours")
+
+
+def _add_responses(table: _Table, rows: Any, open_count: str, hours_list: str) -> None:
+    """(responder id, opened, first response) rows: unanswered ones count as open overall;
+    answered ones add their hours to the responder's figures and the overall ones."""
+    for responder_id, opened_at, answered_at in rows:
+        if answered_at is None:
+            setattr(table.overall, open_count, getattr(table.overall, open_count) + 1)
             continue
-        hours = (acknowledged_at - opened_at) / HOUR
-        for figures in table.both(taker_id):
-            figures.alert_hours.append(hours)
+        hours = (answered_at - opened_at) / HOUR
+        for figures in table.both(responder_id):
+            getattr(figures, hours_list).append(hours)
 
 
 def fidelity(start: date, end: date, *, now: datetime | None = None) -> Fidelity:
