@@ -88,6 +88,7 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from core.backup import register as register_backup
     from core.cli import register
     from core.sms.cli import sms_cli
     from moderation.cli import moderation_cli
@@ -95,6 +96,7 @@ def register_cli(app: Flask) -> None:
     from outcomes.cli import demo_cli, outcomes_cli
 
     register(app)
+    register_backup(app)
     app.cli.add_command(demo_cli)
     app.cli.add_command(modules_cli)
     app.cli.add_command(moderation_cli)

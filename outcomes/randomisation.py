@@ -16,9 +16,10 @@ Python version regenerates it.
 
 Each block holds every arm ``ratio × k`` times, ``k`` drawn from ``BLOCK_MULTIPLIERS``,
 in a random order. :func:`randomise` gives a participant the next free slot of their
-stratum. Concealment: nothing here returns a slot that is not yet taken, and no page
-reads these tables; the audit log records the arm and stratum of each assignment, never
-the position.
+stratum. Concealment: nothing here returns a slot that is not yet taken; pages never read
+these tables except through :func:`assigned_strata` (the strata of participants already
+randomised, for exports and the report); the audit log records the arm and stratum of each
+assignment, never the position.
 
 Transaction contract: :func:`open_enrolment` and :func:`randomise` flush and leave the
 commit to their caller. A slot is taken with a conditional ``UPDATE ... WHERE
@@ -145,6 +146,21 @@ def known_strata(study: Study) -> list[dict[str, str]]:
     levels = levels_of(study)
     return [dict(zip(levels, combination, strict=True))
             for combination in itertools.product(*levels.values())]
+
+
+def assigned_strata(study: Study) -> dict[int, dict[str, str]]:
+    """Participant id -> the stratum they were randomised in (taken slots only: never a
+    future allocation, never a position or the seed)."""
+    strata: dict[int, dict[str, str]] = {}
+    for pid, stratum in db.session.execute(
+            select(AllocationSlot.participant_id, AllocationSlot.stratum)
+            .where(AllocationSlot.study_id == study.id,
+                   AllocationSlot.participant_id.is_not(None))):
+        try:
+            strata[pid] = {str(k): str(v) for k, v in json.loads(stratum).items()}
+        except (ValueError, AttributeError):
+            strata[pid] = {}
+    return strata
 
 
 def _check_design(study: Study) -> None:

@@ -28,9 +28,13 @@ MESSAGES = {
 }
 
 
-def _render(code: int, detail: str | None = None):
+#: how long a client is asked to wait before trying again while the database is away
+RETRY_AFTER_SECONDS = 30
+
+
+def _render(code: int, detail: str | None = None, template: str = "core/error.html"):
     title, message = MESSAGES.get(code, MESSAGES[500])
-    return render_template("core/error.html", code=code, title=title, message=message,
+    return render_template(template, code=code, title=title, message=message,
                            detail=detail), code
 
 
@@ -55,7 +59,8 @@ def register(app: Flask) -> None:
         login_manager._update_request_context_with_user()
         app.logger.error("database unavailable on %s: %s", request.endpoint,
                          type(exc.orig).__name__)
-        return _render(503)
+        page, code = _render(503, template="core/errors/503.html")
+        return page, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -5,7 +5,6 @@ the first export of a study."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,7 +16,8 @@ from core.clock import utcnow
 from core.extensions import db
 from core.models import Participant
 from outcomes.exports import pseudonyms
-from outcomes.models import AllocationSlot, Arm, Study
+from outcomes.models import Arm, Study
+from outcomes.randomisation import assigned_strata
 
 SECONDS_PER_DAY = 86400.0
 #: rows read from the driver at a time by :func:`read_frame`
@@ -141,12 +141,5 @@ def for_study(study: Study, *, now: datetime | None = None) -> Context:
         .where(Participant.study_id == study.id).order_by(Participant.id))
     for pid, user_id, arm, site, status, randomised_at in rows:
         ctx.people[pid] = Person(pid, user_id, arm or "", site or "", status, randomised_at)
-    for pid, stratum in db.session.execute(
-            select(AllocationSlot.participant_id, AllocationSlot.stratum)
-            .where(AllocationSlot.study_id == study.id,
-                   AllocationSlot.participant_id.is_not(None))):
-        try:
-            ctx.strata[pid] = {str(k): str(v) for k, v in json.loads(stratum).items()}
-        except (ValueError, AttributeError):
-            ctx.strata[pid] = {}
+    ctx.strata = assigned_strata(study)
     return ctx

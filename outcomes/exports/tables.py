@@ -249,7 +249,9 @@ def adherence_columns() -> list[str]:
 
 def adherence(ctx: Context) -> pd.DataFrame:
     rows = []
-    for pid, figures in ctx.adherence_figures().items():
+    # in participant order: the export must not follow the database's physical row order
+    # (a restored backup has another one, and the same data must give the same checksum)
+    for pid, figures in sorted(ctx.adherence_figures().items()):
         if pid not in ctx.people:
             continue
         row = figures.as_row()
