@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, abort, request
 from flask_login import current_user
 
 from core.config import DEFAULT_SECRET_KEY, is_sqlite
@@ -34,6 +34,15 @@ def check_production_config(app: Flask) -> None:
         problems.append("demo mode is on (unset KINSHIP_DEMO)")
     if problems:
         raise UnsafeConfiguration("refusing to start in production: " + "; ".join(problems))
+
+
+def refuse_nul_bytes() -> None:
+    """A NUL byte is never part of what anyone types, and PostgreSQL refuses to store it:
+    answer 400 before any view sees it (rather than a 500 when it reaches the database)."""
+    values = [*request.args.values(), *request.form.values()] if request.method != "GET" \
+        else list(request.args.values())
+    if any("\x00" in value for value in values):
+        abort(400)
 
 
 def add_security_headers(response: Response) -> Response:

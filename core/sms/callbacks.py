@@ -21,7 +21,8 @@ log = logging.getLogger("kinship.sms.status")
 
 def _code(raw: str | None) -> int | None:
     raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else None
+    # ASCII digits only ("²".isdigit() is true) and small enough for the column
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
 
 def _locked(message_id: int) -> SmsMessage | None:

@@ -51,6 +51,8 @@ def store(form: Mapping[str, str]) -> tuple[SmsMessage, bool]:
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     if not sid:
         raise ValueError("an inbound text needs a MessageSid")
+    if len(sid) > 64:  # Twilio's are 34 characters; the column holds 64
+        raise ValueError("a MessageSid is at most 64 characters")
     existing = db.session.scalar(select(SmsMessage).where(SmsMessage.twilio_sid == sid))
     if existing is not None:
         return existing, False

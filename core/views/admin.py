@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -199,6 +199,8 @@ def admin_consent():
 @role_required("admin")
 def admin_audit():
     before = request.args.get("before", type=int)
+    if before is not None and not 0 < before < 2**31:
+        abort(400)
     query = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(PAGE_SIZE)
     if before:
         query = query.where(AuditEntry.seq < before)

@@ -1,0 +1,1 @@
+"""The security suite: object-level access, headers and error pages, fuzzing, SQL injection, XSS."""
