@@ -15,17 +15,12 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.sync_api import Page
 
 from tests.e2e.server import REPO
 
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
 FAILING_IMPACTS = ("serious", "critical")
-#: serious findings in app templates reported to the lead and not fixed yet (rule id ->
-#: why). They turn the check into an expected failure (xfail) while they are the only
-#: ones; anything else fails. Remove an entry once the templates are fixed.
-KNOWN_ISSUES: dict[str, str] = {}
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map(v => ({
@@ -83,15 +78,11 @@ class AxeAudit:
         return [v for v in self.violations if v.impact in FAILING_IMPACTS]
 
     def assert_clean(self) -> None:
-        """Fail on serious or critical violations; xfail when all are known issues."""
+        """Fail on serious or critical violations (fix the template, never excuse them)."""
         assert not self.server_errors, "server errors: " + ", ".join(self.server_errors)
         assert not self.unchecked, ("pages shown but never checked with axe: "
                                     + ", ".join(self.unchecked))
         serious = self.serious()
-        unknown = [v for v in serious if v.rule not in KNOWN_ISSUES]
-        if serious and not unknown:
-            pytest.xfail("known accessibility issues not fixed yet: " + "; ".join(
-                sorted({f"{v.rule} on {v.page}: {KNOWN_ISSUES[v.rule]}" for v in serious})))
         assert not serious, (
             f"axe found {len(serious)} serious or critical accessibility violation(s) on "
             f"{len({v.page for v in serious})} of {len(self.checked)} pages checked:\n"
