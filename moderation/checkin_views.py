@@ -147,16 +147,18 @@ def _completed_message(task: CheckInTask) -> str:
     return "Check-in done. The contact is recorded."
 
 
-def _act_on_task(task_id: int, form, act: Callable[[], str]) -> Response | None:
-    """Run ``act`` (a service call that returns the message to flash): commit and go back
-    to the list; or, refused, roll back and say why (``None``: show the task page again
-    with the refusal on its field)."""
+def _attempt(form, act: Callable[[], str], *, done: str,
+             closed: str | None = None) -> Response | None:
+    """Run ``act`` (a service call that returns the message to flash): commit and go to
+    ``done``; or, refused, roll back and say why: an already closed task sends the
+    moderator to ``closed``, any other refusal gives ``None`` (show the form again with
+    the refusal on its field)."""
     try:
         message = act()
     except checkins.AlreadyClosed as exc:
         db.session.rollback()
         flash(str(exc), "info")
-        return redirect(_task_url(task_id))
+        return redirect(closed or done)
     except checkins.PermissionDenied:
         db.session.rollback()
         abort(403)
@@ -166,7 +168,12 @@ def _act_on_task(task_id: int, form, act: Callable[[], str]) -> Response | None:
         return None
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for("moderation.checkins_list"))
+    return redirect(done)
+
+
+def _act_on_task(task_id: int, form, act: Callable[[], str]) -> Response | None:
+    return _attempt(form, act, done=url_for("moderation.checkins_list"),
+                    closed=_task_url(task_id))
 
 
 @bp.route("/checkins/<int:task_id>/complete", methods=["POST"])
@@ -271,18 +278,14 @@ def _template_data(form: TemplateForm) -> wording.TemplateData:
 def checkin_template_new():
     form = TemplateForm()
     if form.validate_on_submit():
-        try:
+
+        def create() -> str:
             wording.create(_template_data(form), actor=current_user)
-        except checkins.PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except checkins.CheckInError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("Template added.", "success")
-            return redirect(url_for("moderation.checkin_templates"))
+            return "Template added."
+
+        response = _attempt(form, create, done=url_for("moderation.checkin_templates"))
+        if response is not None:
+            return response
     return _template_form_page(form, None)
 
 
@@ -293,18 +296,14 @@ def checkin_template_edit(template_id: int):
     form = TemplateForm(data={"title": template.title, "body": template.body,
                               "reason": template.reason or ""})
     if form.validate_on_submit():
-        try:
+
+        def edit() -> str:
             wording.edit(template, _template_data(form), actor=current_user)
-        except checkins.PermissionDenied:
-            db.session.rollback()
-            abort(403)
-        except checkins.CheckInError as exc:
-            db.session.rollback()
-            show_error(form, exc)
-        else:
-            db.session.commit()
-            flash("Template saved.", "success")
-            return redirect(url_for("moderation.checkin_templates"))
+            return "Template saved."
+
+        response = _attempt(form, edit, done=url_for("moderation.checkin_templates"))
+        if response is not None:
+            return response
     return _template_form_page(form, db.get_or_404(CheckInTemplate, template_id))
 
 
