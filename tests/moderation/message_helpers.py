@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import unescape
 
 from sqlalchemy import select
@@ -74,3 +75,8 @@ def text_of(response) -> str:
 def audits(action: str) -> list[AuditEntry]:
     return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)
                                    .order_by(AuditEntry.seq)))
+
+
+#: the moment the message, note and suggestion tests run at
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+

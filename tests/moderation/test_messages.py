@@ -3,8 +3,7 @@ reply reaches, unread counts, refusals, and the participant's inbox at /messages
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -23,6 +22,7 @@ from tests.factories import make_staff
 from tests.moderation.message_helpers import (
     CLINICIAN,
     MINE,
+    NOW,
     PEER,
     audits,
     make_cast,
@@ -30,19 +30,7 @@ from tests.moderation.message_helpers import (
     text_of,
 )
 
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    clock.set_time(NOW)
-    yield
-    clock.set_time(None)
-
-
-@pytest.fixture
-def cast(app):
-    return make_cast(app)
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def person(cast) -> Participant:

@@ -4,13 +4,9 @@ audit, read marks, the SMS copy and its refusal, bad input), the "messages" pane
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import func, select
 
-from core import clock
 from core.extensions import db
 from core.models import Participant, User
 from core.sms import SmsMessage
@@ -21,30 +17,20 @@ from tests.moderation.message_helpers import (
     ADMIN,
     CLINICIAN,
     MINE,
+    NOW,
     OTHER_PEER,
     PEER,
     RESEARCHER,
     audits,
-    make_cast,
     signed_in,
     text_of,
 )
 from tests.xss_payloads import PAYLOADS, assert_no_active_markup
 
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 PHONE = "+447700900123"
 
 
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    clock.set_time(NOW)
-    yield
-    clock.set_time(None)
-
-
-@pytest.fixture
-def cast(app):
-    return make_cast(app)
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 def url(cast, *, other: bool = False) -> str:

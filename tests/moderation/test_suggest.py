@@ -5,8 +5,7 @@ chosen, authorisation, the "suggest" panel and the "suggestion" timeline source.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +21,7 @@ from tests.moderation.message_helpers import (
     ADMIN,
     CLINICIAN,
     MINE,
+    NOW,
     OTHER_PEER,
     PEER,
     RESEARCHER,
@@ -34,20 +34,10 @@ from tests.modules.content_rows import make_module, steps_of
 from tests.pages import form_values
 from tests.xss_payloads import PAYLOADS, assert_no_active_markup
 
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 SUGGESTION_IDS = re.compile(r"/modules/suggestions/\d+/")
 
 
-@pytest.fixture(autouse=True)
-def _frozen_clock() -> Iterator[None]:
-    clock.set_time(NOW)
-    yield
-    clock.set_time(None)
-
-
-@pytest.fixture
-def cast(app):
-    return make_cast(app)
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 @pytest.fixture
