@@ -13,7 +13,7 @@ from datetime import time, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Boolean, exists, func, or_, select, type_coerce, update
 
 from core import audit, markup
 from core.clock import utcnow
@@ -325,6 +325,25 @@ def has_current_consent(user: User) -> bool:
                             ConsentRecord.consent_version_id == current_id)
     found, has_agreed = db.session.execute(select(current_id, agreed)).one()
     return found is None or bool(has_agreed)
+
+
+def consent_ok_fact() -> Any:
+    """``has_current_consent`` as a fact of ``core.principal`` (over the outer ``User`` and
+    ``Participant``): loaded with the session, so the consent gate costs no query."""
+    latest = (select(ConsentVersion.id)
+              .order_by(ConsentVersion.published_at.desc(), ConsentVersion.id.desc())
+              .limit(1).scalar_subquery())
+    current: Any = latest
+    study = db.metadata.tables.get("study")
+    if study is not None:
+        pinned = (select(study.c.consent_version_id)
+                  .where(study.c.id == Participant.study_id).correlate(Participant)
+                  .scalar_subquery())
+        current = func.coalesce(pinned, latest)
+    agreed = (select(ConsentRecord.id).where(ConsentRecord.user_id == User.id,
+                                             ConsentRecord.consent_version_id == current)
+              .correlate(User, Participant).exists())
+    return type_coerce(or_(current.is_(None), agreed), Boolean)
 
 
 def record_consent(user: User, version: ConsentVersion, *, sms_consent: bool) -> ConsentRecord:

@@ -17,7 +17,7 @@ import pyotp
 from flask import current_app
 from sqlalchemy import func, select, update
 
-from core import audit
+from core import audit, principal
 from core.clock import utcnow
 from core.events import record_event
 from core.extensions import db
@@ -170,7 +170,7 @@ def check_session(session_id: str | None, user_id: int) -> SessionCheck:
     """Load the user of a live session, touching its last-seen time."""
     if not session_id:
         return SessionCheck(None, "revoked")
-    row = db.session.get(UserSession, session_id)
+    row = principal.load(session_id)
     if row is None or row.user_id != user_id or row.revoked_at is not None:
         return SessionCheck(None, "revoked")
     config = current_app.config

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
 from core.extensions import db
+from core.models import User
 
 #: kind -> a warm, plain-language label shown above the text; packages may add kinds
 KINDS: dict[str, str] = {
@@ -204,6 +205,13 @@ def unread_count(user: Any) -> int:
     return db.session.scalar(
         select(func.count(Notification.id))
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
+
+
+def unread_fact() -> Any:
+    """``unread_count`` of the outer ``User``, for ``core.principal``."""
+    return (select(func.count(Notification.id))
+            .where(Notification.user_id == User.id, Notification.read_at.is_(None))
+            .scalar_subquery())
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Flask, flash, g, session
 from flask_login import login_user, logout_user
 
-from core import accounts, auth
+from core import accounts, auth, notifications, principal, settings
 from core.access import register_gate
 from core.extensions import db, login_manager
 from core.models import User, UserSession
@@ -27,6 +27,9 @@ def init_app(app: Flask) -> None:
     login_manager.user_loader(load_user)
     register_gate(mfa_gate)
     register_gate(consent_gate)
+    principal.register("consent_ok", accounts.consent_ok_fact)
+    principal.register("site_settings", settings.stored_fact)
+    principal.register("unread_notifications", notifications.unread_fact)
 
 
 def load_user(user_id: str) -> User | None:
@@ -56,6 +59,7 @@ def start(user: User, row: UserSession) -> None:
 
 
 def current_row() -> UserSession | None:
+    """This request's session row (loaded with the user by ``core.principal``)."""
     if "kinship_session_row" not in g:
         sid = session.get(SESSION_KEY)
         g.kinship_session_row = db.session.get(UserSession, sid) if sid else None
@@ -80,6 +84,7 @@ def mfa_gate(user: User) -> str | None:
 
 
 def consent_gate(user: User) -> str | None:
-    if user.is_participant and not accounts.has_current_consent(user):
+    if user.is_participant and not principal.fact(
+            "consent_ok", user, lambda: accounts.has_current_consent(user)):
         return "core.reconsent"
     return None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, type_coerce
 
 from core import audit
 from core.extensions import db
@@ -39,10 +39,26 @@ def get(key: str) -> Any:
 
 
 def get_all() -> dict[str, Any]:
-    values = dict(DEFAULTS)
-    for row in db.session.scalars(select(SiteSetting)):
-        values[row.key] = row.value
-    return values
+    return with_defaults(stored())
+
+
+def stored() -> dict[str, Any]:
+    """The settings an admin has set (one query)."""
+    return {row.key: row.value for row in db.session.scalars(select(SiteSetting))}
+
+
+def with_defaults(stored: dict[str, Any] | None) -> dict[str, Any]:
+    return {**DEFAULTS, **(stored or {})}
+
+
+def stored_fact() -> Any:
+    """Every stored setting as one JSON object, for ``core.principal`` to load with the
+    session (so the layout's settings cost no query of their own)."""
+    if db.engine.dialect.name == "postgresql":
+        merged = func.json_object_agg(SiteSetting.key, SiteSetting.value)
+    else:
+        merged = func.json_group_object(SiteSetting.key, func.json(SiteSetting.value))
+    return type_coerce(select(merged).scalar_subquery(), db.JSON)
 
 
 def put(key: str, value: Any, *, actor: User) -> None:

@@ -10,13 +10,16 @@ from flask import current_app, g
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import navigation, notifications, settings
+from core import navigation, notifications, principal, settings
 
 
 def site_settings() -> dict[str, Any]:
+    """The settings for the layout: loaded with the session when signed in (no query of
+    their own), else one query; once per request."""
     if "kinship_settings" not in g:
         try:
-            g.kinship_settings = settings.get_all()
+            g.kinship_settings = settings.with_defaults(
+                principal.fact("site_settings", current_user, settings.stored))
         except SQLAlchemyError:  # the error page for "database down" still renders
             g.kinship_settings = dict(settings.DEFAULTS)
     return g.kinship_settings
@@ -35,13 +38,15 @@ def field_attrs(field: Any, *, hint: str | None = None, **given: str | None) -> 
 
 
 def unread_notifications() -> int:
-    """The signed-in person's unread notifications, counted once per request (no query
-    for anonymous visitors)."""
+    """The signed-in person's unread notifications, once per request: loaded with the
+    session (``core.principal``), else one query; none for anonymous visitors."""
     if not current_user.is_authenticated:
         return 0
     if "kinship_unread" not in g:
         try:
-            g.kinship_unread = notifications.unread_count(current_user)
+            g.kinship_unread = principal.fact(
+                "unread_notifications", current_user,
+                lambda: notifications.unread_count(current_user))
         except SQLAlchemyError:  # the error page for "database down" still renders
             g.kinship_unread = 0
     return g.kinship_unread

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, g, redirect, render_template, url_for
 from flask_login import current_user
 
-from core import navigation
+from core import navigation, principal
 from core.access import role_required
 from core.extensions import db
 from core.forms import show_error
@@ -44,13 +44,14 @@ moderators_only = role_required(*MODERATORS)
 
 def unread_count(user: Any) -> int:
     """The participant's unread messages from their moderators (0 for anyone else), for
-    the navigation: one query per request."""
+    the navigation: loaded with the session (``core.principal``), else one query."""
     participant = getattr(user, "participant", None) \
         if getattr(user, "is_authenticated", False) else None
     if participant is None:
         return 0
     if "kinship_unread_messages" not in g:
-        g.kinship_unread_messages = messages.unread_for_participant(participant)
+        g.kinship_unread_messages = principal.fact(
+            "unread_messages", user, lambda: messages.unread_for_participant(participant))
     return g.kinship_unread_messages
 
 
@@ -75,6 +76,7 @@ def _has_messages_entry(user: Any) -> bool:
     return participant is not None and may_write(participant)
 
 
+principal.register("unread_messages", messages.unread_for_participant_fact)
 navigation.add("Messages", "inbox.index", {Role.PARTICIPANT}, order=40,
                visible=_has_messages_entry, count=unread_count)
 

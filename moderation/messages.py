@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
@@ -285,6 +286,14 @@ def _unread(participant_id: int, direction: str) -> int:
 def unread_for_participant(participant: Participant) -> int:
     """The moderators' messages the participant has not opened yet."""
     return _unread(participant.id, "to_participant")
+
+
+def unread_for_participant_fact() -> Any:
+    """``unread_for_participant`` of the outer ``Participant``, for ``core.principal``."""
+    return (select(func.count(ModeratorMessage.id)).where(
+        ModeratorMessage.participant_id == Participant.id,
+        ModeratorMessage.direction == "to_participant",
+        ModeratorMessage.read_at.is_(None)).scalar_subquery())
 
 
 def unread_for_staff(participant: Participant) -> int:

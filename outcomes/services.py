@@ -9,18 +9,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import g, has_request_context
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
+from core import principal
 from core.clock import utcnow
 from core.extensions import db
 from core.models import Participant, User
 from outcomes import adherence
 from outcomes import participants as path
 from outcomes.adherence import charts, summary
-from outcomes.models import FEATURES, Arm, StatusChange, Study
+from outcomes.models import FEATURES, Arm, StatusChange, Study, Withdrawal
 
 #: the participant path, in order, as the dashboard shows it
 STATUSES = ["invited", "consented", "baseline_done", "randomised", "active", "completed",
@@ -60,11 +62,29 @@ def _features_for(user: User) -> dict[str, bool]:
         return {name: False for name in FEATURES}
     if participant is None or participant.arm_id is None:
         return {name: True for name in FEATURES}
-    arm = db.session.get(Arm, participant.arm_id)
-    features = {name: arm.has(name) for name in FEATURES}
-    if path.has_withdrawn(participant, "intervention"):
+    arm_features = principal.fact(
+        "arm_features", user, lambda: db.session.get(Arm, participant.arm_id).features) or {}
+    features = {name: bool(arm_features.get(name, False)) for name in FEATURES}
+    if principal.fact("left_intervention", user,
+                      lambda: path.has_withdrawn(participant, "intervention")):
         features.update({name: False for name in path.INTERVENTION_FEATURES})
     return features
+
+
+def _arm_features_fact() -> Any:
+    return (select(Arm.features).where(Arm.id == Participant.arm_id)
+            .scalar_subquery())
+
+
+def _left_intervention_fact() -> Any:
+    return exists().where(Withdrawal.participant_id == Participant.id,
+                          Withdrawal.kind == "intervention")
+
+
+# the session loads both with the user (``core.principal``): the navigation's and the
+# page's ``features_for`` then cost no query
+principal.register("arm_features", _arm_features_fact)
+principal.register("left_intervention", _left_intervention_fact)
 
 
 @dataclass(frozen=True)
