@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -109,7 +109,8 @@ def feed_page():
     except feed.BadCursor:
         abort(400)
     return render_template("forum/feed.html", page=page, kind=kind,
-                           reaction_form=ReactionForm(formdata=None))
+                           reaction_form=ReactionForm(formdata=None),
+                           profiles="forum.profile" in current_app.view_functions)
 
 
 @bp.route("/new", methods=["GET", "POST"])
