@@ -1,8 +1,12 @@
 """The moderator's caseload: one row of figures per participant.
 
-Every figure of the whole list is read in a fixed number of grouped queries (the same
-for 5 participants or 500), then the rows are filtered and sorted in Python. Only the
-text search (``q``) runs in SQL, as bound parameters.
+Every figure of the whole list is read in seven queries (the same for 5 participants or
+500: one list query with the counts, the arms, the SMS replies, the mood sums, the module
+library and steps done),
+then the rows are filtered and sorted in Python. Only the text search (``q``) runs in
+SQL, as bound parameters. The list query is built once per process and kind of list
+(every value in it is a bound parameter), and the ids it is about never leave the
+database: the other queries take them as a subquery, not as a list of ids.
 
 - **Last activity**: the newest activity event, as a traffic light (``BANDS``).
 - **Mood trend** and **module progress**: :mod:`moderation.caseload_figures`.
@@ -21,22 +25,37 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Row, Select, and_, bindparam, case, func, or_, select
 
 from core.clock import utcnow
-from core.events import last_activity
+from core.events import ActivityEvent
 from core.extensions import db
 from core.models import Participant, User
 from core.names import display_key
 from core.roles import MODERATORS, Role
+from core.sms import SmsMessage
 from moderation.care_models import CheckInTask, ModeratorMessage
-from moderation.caseload_figures import MoodTrend, Person, Progress, mood_trends, progress_for
+from moderation.caseload_figures import (
+    Library,
+    MoodTrend,
+    Person,
+    Progress,
+    mood_columns,
+    mood_params,
+    mood_sums,
+    mood_trend,
+    progress_of,
+    read_library,
+)
 from moderation.models import RiskAlert
+from modules.models import Award
 from outcomes.models import Arm, Withdrawal
 from outcomes.participants import may_contact
-from outcomes.prompts.services import response_rates
+from outcomes.prompts.models import PlannedPrompt
+from outcomes.prompts.services import DELIVERED
 
 #: traffic-light bands of days since last activity: (under this many days, colour, label)
 BANDS = ((2, "green", "Active in the last 2 days"), (7, "amber", "Active in the last week"),
@@ -171,8 +190,7 @@ def caseload(actor: User, *, everyone: bool = False, filters: Filters | None = N
     filters = filters or Filters()
     now = now or utcnow()
     everyone = everyone and actor.role == Role.CLINICIAN
-    people = _participants(actor, everyone=everyone, q=filters.q)
-    rows = rows_for(people, now=now)
+    rows = rows_for(*_list_of(actor, everyone=everyone, q=filters.q, now=now))
     arms = sorted({(r.arm.code, r.arm.name) for r in rows if r.arm is not None})
     if filters.arm and filters.arm != NO_ARM and filters.arm not in {code for code, _ in arms}:
         filters = replace(filters, arm="")
@@ -181,6 +199,16 @@ def caseload(actor: User, *, everyone: bool = False, filters: Filters | None = N
                     apart=[r for r in shown if not r.may_contact],
                     arms=arms, filters=filters,
                     total=_count(actor, everyone=everyone) if filters.q else len(rows))
+
+
+def _list_of(actor: User, *, everyone: bool, q: str,
+             now: datetime) -> tuple[str, dict[str, Any]]:
+    """The kind of list (:func:`_who`) and its parameters."""
+    kind, who = ("everyone", {}) if everyone else ("caseload", {"moderator": actor.id})
+    if q:
+        kind, who = kind + "+q", who | {"name_like": _like(display_key(q)),
+                                        "code_like": _like(q)}
+    return kind, _params(now, **who)
 
 
 def _like(text: str) -> str:
@@ -194,92 +222,143 @@ def _scope(actor: User, *, everyone: bool) -> Select[Any]:
     return query if everyone else query.where(Participant.moderator_id == actor.id)
 
 
-def _participants(actor: User, *, everyone: bool, q: str) -> list[Person]:
-    query = (_scope(actor, everyone=everyone).join(User, User.id == Participant.user_id)
-             .with_only_columns(Participant.id, Participant.study_code, Participant.status,
-                                User.display_name, Participant.timezone, Participant.arm_id,
-                                Participant.randomised_at, Participant.enrolled_at))
-    if q:
-        query = query.where(or_(
-            User.display_key.like(_like(display_key(q)), escape="\\"),
-            Participant.study_code.ilike(_like(q), escape="\\")))
-    return [Person(*row) for row in db.session.execute(query.order_by(Participant.study_code))]
-
-
 def _count(actor: User, *, everyone: bool) -> int:
     return db.session.scalar(select(func.count()).select_from(
         _scope(actor, everyone=everyone).subquery())) or 0
 
 
+@cache
+def _who(kind: str) -> Select[Any]:
+    """The ids of the people a list is of, by ``kind`` ("one" participant, the actor's
+    "caseload" or "everyone", "+q" when searched), with bound parameters (see
+    :func:`_params`): the list query selects its columns from this, the others take it as
+    a subquery."""
+    if kind == "one":
+        return select(Participant.id).where(Participant.id == bindparam("participant"))
+    query = select(Participant.id).where(Participant.status != "invited")
+    if kind.startswith("caseload"):
+        query = query.where(Participant.moderator_id == bindparam("moderator"))
+    if kind.endswith("+q"):
+        names = select(User.id).where(
+            User.display_key.like(bindparam("name_like"), escape="\\"))
+        query = query.where(or_(
+            Participant.user_id.in_(names),
+            Participant.study_code.ilike(bindparam("code_like"), escape="\\")))
+    return query
+
+
+def _params(now: datetime, **who: Any) -> dict[str, Any]:
+    """The bound parameters of the list's queries: ``who`` (the ids' parameters) and the
+    times its figures are counted at."""
+    return {"now": now, "sms_from": now - timedelta(days=SMS_DAYS), **mood_params(now),
+            **who}
+
+
 def row_for(participant: Participant, *, now: datetime | None = None) -> CaseloadRow:
     """One participant's caseload figures (the header of their staff page)."""
-    person = Person(participant.id, participant.study_code, participant.status,
-                    participant.user.display_name, participant.timezone, participant.arm_id,
-                    participant.randomised_at, participant.enrolled_at)
-    return rows_for([person], now=now or utcnow())[0]
+    return rows_for("one", _params(now or utcnow(), participant=participant.id))[0]
 
 
-def rows_for(people: list[Person], *, now: datetime) -> list[CaseloadRow]:
-    """Every figure of every row, in a fixed number of queries."""
-    ids = [p.id for p in people]
-    if not ids:
+#: the columns of the list query, in order
+_PERSON = slice(0, 8)
+_LAST, _WITHDREW, _POINTS, _ALERTS, _CHECKINS, _OVERDUE, _UNREAD = range(8, 15)
+
+
+def rows_for(kind: str, params: dict[str, Any]) -> list[CaseloadRow]:
+    """Every figure of every participant of the ``kind`` of list (:func:`_who`), by study
+    code, in seven queries: the list with the counts (:func:`_list_query`), their arms,
+    SMS replies, mood sums and the module library with the steps done (three)."""
+    found = db.session.execute(_list_query(kind), params).all()
+    if not found:
         return []
-    last = last_activity(ids)
+    now = params["now"]
+    people = [Person(*values[_PERSON]) for values in found]
     arms = _arms({p.arm_id for p in people if p.arm_id is not None})
-    withdrew = _intervention_withdrawals(ids)
-    moods = mood_trends(people, now=now)
-    sms = response_rates(ids, start=now - timedelta(days=SMS_DAYS), now=now)
-    progress = progress_for(people, arms, now=now)
-    alerts, checkins, unread = _open_alerts(ids), _open_checkins(ids, now), _unread(ids)
-    rows = []
-    for p in people:
-        arm = arms.get(p.arm_id) if p.arm_id is not None else None
-        rows.append(CaseloadRow(
-            p, arm, last.get(p.id), *activity_band(last.get(p.id), now),
-            mood=moods.get(p.id, MoodTrend()), sms_answered=sms.get(p.id, (0, 0))[0],
-            sms_sent=sms.get(p.id, (0, 0))[1], progress=progress.get(p.id, Progress()),
-            open_alerts=alerts.get(p.id, 0), open_checkins=checkins.get(p.id, (0, 0))[0],
-            overdue_checkins=checkins.get(p.id, (0, 0))[1], unread_replies=unread.get(p.id, 0),
-            may_contact=may_contact(p),
-            checkins_on=(arm is None or arm.has("checkins")) and p.id not in withdrew))
-    return rows
+    moods, columns = mood_sums(_who(kind), params), mood_columns(now)
+    sms, library = _sms_rates(kind, params), read_library(_who(kind), params)
+    return [_row(p, values, arms.get(p.arm_id) if p.arm_id is not None else None, library,
+                 mood_trend(p, moods.get(p.id), now=now, columns=columns),
+                 sms.get(p.id, (0, 0)), now)
+            for p, values in zip(people, found, strict=True)]
+
+
+def _row(p: Person, values: Row[Any], arm: Arm | None, library: Library, mood: MoodTrend,
+         sms: tuple[int, int], now: datetime) -> CaseloadRow:
+    last = values[_LAST]
+    return CaseloadRow(
+        p, arm, last, *activity_band(last, now), mood=mood,
+        sms_answered=sms[0], sms_sent=sms[1],
+        progress=progress_of(p, arm, library, values[_POINTS], now=now),
+        open_alerts=values[_ALERTS] or 0, open_checkins=values[_CHECKINS] or 0,
+        overdue_checkins=int(values[_OVERDUE] or 0), unread_replies=values[_UNREAD] or 0,
+        may_contact=may_contact(p),  # type: ignore[arg-type]
+        checkins_on=(arm is None or arm.has("checkins")) and not values[_WITHDREW])
+
+
+@cache
+def _list_query(kind: str) -> Select[Any]:
+    """One row per participant of the ``kind`` of list: the person's columns, then each
+    count as a subquery on the participant's own rows (None: no rows). Built once per
+    process and kind: every value is a bound parameter.
+
+    Correlated subqueries, not joins of grouped ones: each is an index look-up per person
+    whatever the table statistics say, and the planner has no join order to search (nine
+    joins took longer to plan than the whole list takes to run)."""
+    name = (select(User.display_name).where(User.id == Participant.user_id)
+            .correlate(Participant).scalar_subquery())
+    return (_who(kind).with_only_columns(
+                Participant.id, Participant.study_code, Participant.status, name,
+                Participant.timezone, Participant.arm_id, Participant.randomised_at,
+                Participant.enrolled_at, *_counts())
+            .order_by(Participant.study_code))
+
+
+def _counts() -> list[Any]:
+    """The figures counted in the database, in the order of ``_LAST`` to ``_UNREAD``."""
+    def of(model: Any, *columns: Any) -> Select[Any]:
+        return select(*columns).select_from(model).where(model.participant_id == Participant.id)
+
+    now = bindparam("now")
+    checkins = of(CheckInTask).where(CheckInTask.status == "open")
+    queries = [
+        of(ActivityEvent, func.max(ActivityEvent.at)),
+        of(Withdrawal, func.count(Withdrawal.id)).where(Withdrawal.kind == "intervention"),
+        of(Award, func.sum(Award.points)).where(Award.kind == "points"),
+        of(RiskAlert, func.count(RiskAlert.id)).where(RiskAlert.resolved_at.is_(None)),
+        checkins.with_only_columns(func.count(CheckInTask.id)),
+        checkins.with_only_columns(func.sum(case((CheckInTask.due_at < now, 1), else_=0))),
+        of(ModeratorMessage, func.count(ModeratorMessage.id))
+        .where(ModeratorMessage.direction == "from_participant",
+               ModeratorMessage.read_at.is_(None))]
+    return [query.correlate(Participant).scalar_subquery() for query in queries]
+
+
+def _sms_rates(kind: str, params: dict[str, Any]) -> dict[int, tuple[int, int]]:
+    """Participant id -> (answered, delivered) prompts planned in the last ``SMS_DAYS``
+    days, counted as ``outcomes.prompts.services.response_rates`` counts them (delivered:
+    reached the network, or answered; prompts still open do not count). One grouped query
+    of its own: as a subquery per person it joined every prompt to its text twice."""
+    return {pid: (int(done or 0), int(delivered))
+            for pid, done, delivered in db.session.execute(_sms_query(kind), params)}
+
+
+@cache
+def _sms_query(kind: str) -> Select[Any]:
+    answered = PlannedPrompt.answered_at.is_not(None)
+    return (select(PlannedPrompt.participant_id, func.sum(case((answered, 1), else_=0)),
+                   func.count(PlannedPrompt.id))
+            .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
+            .where(PlannedPrompt.participant_id.in_(_who(kind)),
+                   PlannedPrompt.planned_at >= bindparam("sms_from"),
+                   or_(answered, and_(SmsMessage.status.in_(DELIVERED),
+                                      PlannedPrompt.expires_at <= bindparam("now"))))
+            .group_by(PlannedPrompt.participant_id))
 
 
 def _arms(arm_ids: set[int]) -> dict[int, Arm]:
     if not arm_ids:
         return {}
     return {arm.id: arm for arm in db.session.scalars(select(Arm).where(Arm.id.in_(arm_ids)))}
-
-
-def _intervention_withdrawals(ids: list[int]) -> set[int]:
-    return set(db.session.scalars(select(Withdrawal.participant_id).where(
-        Withdrawal.participant_id.in_(ids), Withdrawal.kind == "intervention")))
-
-
-def _open_alerts(ids: list[int]) -> dict[int, int]:
-    return dict(db.session.execute(
-        select(RiskAlert.participant_id, func.count(RiskAlert.id))
-        .where(RiskAlert.participant_id.in_(ids), RiskAlert.resolved_at.is_(None))
-        .group_by(RiskAlert.participant_id)).all())
-
-
-def _open_checkins(ids: list[int], now: datetime) -> dict[int, tuple[int, int]]:
-    """Participant id -> (open tasks, overdue among them)."""
-    rows = db.session.execute(
-        select(CheckInTask.participant_id, func.count(CheckInTask.id),
-               func.sum(case((CheckInTask.due_at < now, 1), else_=0)))
-        .where(CheckInTask.participant_id.in_(ids), CheckInTask.status == "open")
-        .group_by(CheckInTask.participant_id))
-    return {pid: (int(count), int(overdue or 0)) for pid, count, overdue in rows}
-
-
-def _unread(ids: list[int]) -> dict[int, int]:
-    return dict(db.session.execute(
-        select(ModeratorMessage.participant_id, func.count(ModeratorMessage.id))
-        .where(ModeratorMessage.participant_id.in_(ids),
-               ModeratorMessage.direction == "from_participant",
-               ModeratorMessage.read_at.is_(None))
-        .group_by(ModeratorMessage.participant_id)).all())
 
 
 # --------------------------------------------------------------------------- filter, sort

@@ -16,7 +16,7 @@ from core.events import record_event
 from core.extensions import db
 from core.models import Participant, User
 from core.roles import Role
-from moderation.caseload import caseload
+from moderation.caseload import Filters, caseload
 from moderation.caseload_figures import MoodTrend, trend
 from outcomes.models import Arm, Study, Withdrawal
 from tests.factories import make_participant, make_staff, make_study
@@ -323,3 +323,23 @@ def test_the_page_runs_the_same_queries_for_5_and_60_busy_participants(app, clie
         page = client.get("/moderation/?sort=mood&has=checkins").data
     assert len(caseload_rows(page)) + len(apart_rows(page)) == 60
     assert len(sixty) == len(five), "\n".join(sixty)
+
+
+def test_every_figure_of_the_list_takes_seven_queries(app):
+    """The list query with the counts, the arms, the SMS replies, the mood sums, the
+    library, steps done and modules completed: seven statements for 60 busy people, one
+    more (the total) when searched."""
+    peer_id = setup_peer(app)
+    add_busy_people(app, peer_id, 1, 60)
+    with app.app_context():
+        peer = db.session.get(User, peer_id)
+        with count_queries(app) as listed:
+            result = caseload(peer)
+        with count_queries(app) as searched:
+            found = caseload(peer, filters=Filters(q="Q-001"))
+    assert len(result.rows) + len(result.apart) == 60
+    assert {r.participant.study_code for r in found.rows + found.apart} == {
+        f"Q-{n:04d}" for n in range(10, 20)}
+    assert found.total == 60
+    assert len(listed) == 7, "\n".join(listed)
+    assert len(searched) == 8, "\n".join(searched)
