@@ -19,13 +19,14 @@ as ``file:line: message``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, bindparam, cast, func, null, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from core.clock import utcnow
@@ -92,9 +93,22 @@ def enabled(participant: Participant) -> bool:
 
 
 def total_points(participant: Participant) -> int:
-    return int(db.session.scalar(
-        select(func.coalesce(func.sum(Award.points), 0))
-        .where(Award.participant_id == participant.id, Award.kind == "points")) or 0)
+    """The participant's points (one query)."""
+    return int(db.session.scalar(_points_query(), {"participant_id": participant.id}) or 0)
+
+
+@functools.cache
+def _points_query() -> Any:
+    """Built once and reused with new parameters."""
+    return points_subquery(bindparam("participant_id")).element
+
+
+def points_subquery(participant_id: Any) -> Any:
+    """The participant's points as a scalar subquery, to read beside other columns
+    (``participant_id``: an id or a bind parameter)."""
+    return (select(func.coalesce(func.sum(Award.points), 0))
+            .where(Award.participant_id == participant_id, Award.kind == "points")
+            .scalar_subquery())
 
 
 def level_for(points: int) -> Level:
@@ -238,13 +252,27 @@ def count_streak(active: set[date], today: date, floor: date | None = None
 def active_days(participant_id: int, kinds: tuple[str, ...], zone: ZoneInfo, *,
                 since: date | None = None, until: date | None = None) -> set[date]:
     """The local days (in ``zone``) on which the participant has events of ``kinds``."""
-    query = select(ActivityEvent.at).where(ActivityEvent.participant_id == participant_id,
-                                           ActivityEvent.kind.in_(kinds))
+    params: dict[str, Any] = {"participant_id": participant_id, "kinds": list(kinds)}
     if since is not None:
-        query = query.where(ActivityEvent.at >= day_start(since, zone))
+        params["since"] = day_start(since, zone)
     if until is not None:
-        query = query.where(ActivityEvent.at < day_start(until + timedelta(days=1), zone))
-    return {at.astimezone(zone).date() for at in db.session.scalars(query)}
+        params["until"] = day_start(until + timedelta(days=1), zone)
+    query = _active_days_query(since is not None, until is not None)
+    return {at.astimezone(zone).date() for at in db.session.scalars(query, params)}
+
+
+@functools.cache
+def _active_days_query(since: bool, until: bool) -> Any:
+    """Built once per shape and reused with new parameters (no statement building or
+    cache-key work per request)."""
+    query = select(ActivityEvent.at).where(
+        ActivityEvent.participant_id == bindparam("participant_id"),
+        ActivityEvent.kind.in_(bindparam("kinds", expanding=True)))
+    if since:
+        query = query.where(ActivityEvent.at >= bindparam("since"))
+    if until:
+        query = query.where(ActivityEvent.at < bindparam("until"))
+    return query
 
 
 # --------------------------------------------------------------------------- badges
@@ -397,12 +425,18 @@ def _view(badge: Badge, earned_at: datetime | None) -> BadgeView:
 def recent_badges(participant: Participant, limit: int = 3) -> list[BadgeView]:
     """The newest badges earned, newest first (badges since removed from the file skipped)."""
     by_id = {badge.id: badge for badge in rules().badges}
-    rows = db.session.execute(
-        select(Award.key, Award.at)
-        .where(Award.participant_id == participant.id, Award.kind == "badge",
-               Award.key.in_(list(by_id)))
-        .order_by(Award.at.desc(), Award.id.desc()).limit(limit)).all()
+    rows = db.session.execute(_recent_badges_query(), {
+        "participant_id": participant.id, "keys": list(by_id), "limit": limit}).all()
     return [_view(by_id[key], at) for key, at in rows]
+
+
+@functools.cache
+def _recent_badges_query() -> Any:
+    """Built once and reused with new parameters."""
+    return (select(Award.key, Award.at)
+            .where(Award.participant_id == bindparam("participant_id"), Award.kind == "badge",
+                   Award.key.in_(bindparam("keys", expanding=True)))
+            .order_by(Award.at.desc(), Award.id.desc()).limit(bindparam("limit")))
 
 
 # --------------------------------------------------------------------------- summary
@@ -419,11 +453,49 @@ class GameSummary:
     enabled: bool
 
 
-def summary(participant: Participant) -> GameSummary:
-    """Points, level, streak and recent badges for the home and progress pages, in a
-    fixed number of queries. With gamification off, everything is zero and empty."""
+def summary(participant: Participant, *, points: int | None = None) -> GameSummary:
+    """Points, level, streak and recent badges for the home and progress pages: two
+    queries (one when the caller passes the ``points`` it already has). With
+    gamification off, everything is zero and empty, and no query."""
     if not enabled(participant):
         return GameSummary(0, level_for(0), Streak(0, 0, False), [], False)
-    points = total_points(participant)
-    return GameSummary(points, level_for(points), streak(participant),
-                       recent_badges(participant), True)
+    points = total_points(participant) if points is None else points
+    run, badges = _streak_and_badges(participant)
+    return GameSummary(points, level_for(points), run, badges, True)
+
+
+def _streak_and_badges(participant: Participant, limit: int = 3
+                       ) -> tuple[Streak, list[BadgeView]]:
+    """``streak`` and ``recent_badges`` in one query (one more when the run is longer
+    than ``STREAK_WINDOW_DAYS``, as ``streak`` does)."""
+    zone = participant_zone(participant)
+    today = local_date(participant)
+    floor = today - timedelta(days=STREAK_WINDOW_DAYS)
+    by_id = {badge.id: badge for badge in rules().badges}
+    rows = db.session.execute(_streak_and_badges_query(), {
+        "participant_id": participant.id, "kinds": list(STREAK_KINDS),
+        "since": day_start(floor, zone), "until": day_start(today + timedelta(days=1), zone),
+        "keys": list(by_id), "limit": limit}).all()
+    run, reached_floor = count_streak(
+        {at.astimezone(zone).date() for key, at, _ in rows if key is None}, today, floor)
+    if reached_floor:
+        run = count_streak(active_days(participant.id, STREAK_KINDS, zone, until=today),
+                           today)[0]
+    earned = sorted((row for row in rows if row[0] is not None),
+                    key=lambda row: (row[1], row[2]), reverse=True)
+    return run, [_view(by_id[key], at) for key, at, _ in earned]
+
+
+@functools.cache
+def _streak_and_badges_query() -> Any:
+    """The event times of ``streak``'s window (NULL key) and the newest badges (key, at,
+    id) as one UNION ALL; built once and reused with new parameters."""
+    events = select(cast(null(), String), ActivityEvent.at, cast(null(), Integer)).where(
+        ActivityEvent.participant_id == bindparam("participant_id"),
+        ActivityEvent.kind.in_(bindparam("kinds", expanding=True)),
+        ActivityEvent.at >= bindparam("since"), ActivityEvent.at < bindparam("until"))
+    badges = (select(Award.key, Award.at, Award.id)
+              .where(Award.participant_id == bindparam("participant_id"), Award.kind == "badge",
+                     Award.key.in_(bindparam("keys", expanding=True)))
+              .order_by(Award.at.desc(), Award.id.desc()).limit(bindparam("limit")).subquery())
+    return union_all(events, select(badges.c.key, badges.c.at, badges.c.id))

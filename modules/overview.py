@@ -8,27 +8,26 @@ builds its own context when none is given. ``modules.services`` re-exports all o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import Select, and_, bindparam, exists, func, select
 
 from core.clock import utcnow
+from core.events import ActivityEvent
 from core.extensions import db
 from core.models import Participant
-from modules import gamification
+from modules import catalogue, gamification
 from modules.errors import ModuleError
 from modules.models import Module, Pathway, Step, StepProgress
 from modules.progress import (
     ProgressCounts,
     completed_keys,
-    completion_events,
     participant_zone,
-    progress_counts,
 )
 
 # --------------------------------------------------------------------------- unlocking
@@ -52,25 +51,73 @@ class Context:
     #: keys of completed modules
     completed: frozenset[str]
     titles: dict[str, str] = field(default_factory=dict)
+    #: the participant's points when ``build_context`` read them (None otherwise)
+    points: int | None = None
 
 
-def build_context(participant: Participant, *, now: datetime | None = None) -> Context:
-    modules = list(db.session.scalars(
-        select(Module).outerjoin(Pathway, Pathway.id == Module.pathway_id)
-        .options(contains_eager(Module.pathway))
-        .where(Module.is_active)
-        .order_by(case((Module.pathway_id.is_(None), 1), else_=0), Pathway.position,
-                  Pathway.id, Module.position, Module.key)))
-    counts = progress_counts(participant.id)
-    completed = completed_keys([(m.id, m.key) for m in modules], counts,
-                               completion_events(participant.id))
+@dataclass(frozen=True)
+class Standing:
+    """Where the participant stands across the library (``standing_query``)."""
+
+    counts: ProgressCounts
+    #: keys of the modules they have a ``module_completed`` event for
+    events: set[str]
+    #: their points; None when no module exists (the query returned no row)
+    points: int | None
+
+
+def build_context(participant: Participant, *, now: datetime | None = None,
+                  standing: Standing | None = None) -> Context:
+    """The participant's snapshot: the catalogue (``modules.catalogue``: no query while
+    this process holds the current content version, else one) and one query for where
+    the participant stands (none when the caller read ``standing`` with its own; one
+    more only when the library is empty)."""
+    modules, totals = catalogue.library(catalogue.current_version(participant.user))
+    if standing is None:
+        standing = standing_of(db.session.execute(
+            standing_query(), {"participant_id": participant.id}).all())
+    counts = ProgressCounts(total=totals, done=standing.counts.done,
+                            last_at=standing.counts.last_at)
+    completed = completed_keys([(m.id, m.key) for m in modules], counts, standing.events)
     levels_apply = gamification.enabled(participant)
-    level = gamification.level_for(gamification.total_points(participant)).number \
-        if levels_apply else 1
+    points = standing.points
+    if points is None and levels_apply:
+        points = gamification.total_points(participant)
     return Context(now=now or utcnow(), start=participant.randomised_at or participant.enrolled_at,
-                   zone=participant_zone(participant), level=level, levels_apply=levels_apply,
-                   modules=modules, counts=counts, completed=frozenset(completed),
-                   titles={m.key: m.title for m in modules})
+                   zone=participant_zone(participant),
+                   level=gamification.level_for(points or 0).number if levels_apply else 1,
+                   levels_apply=levels_apply, modules=modules, counts=counts,
+                   completed=frozenset(completed), titles={m.key: m.title for m in modules},
+                   points=points)
+
+
+def standing_of(rows: Sequence[Sequence[Any]]) -> Standing:
+    """``Standing`` from the rows of ``standing_query`` (its first six columns)."""
+    counts = ProgressCounts(done={row[0]: row[2] for row in rows if row[2]},
+                            last_at={row[0]: row[3] for row in rows if row[2]})
+    return Standing(counts, {row[1] for row in rows if row[4]},
+                    int(rows[0][5] or 0) if rows else None)
+
+
+@functools.cache
+def standing_query() -> Select[Any]:
+    """One row per module (active or not; parameter ``participant_id``): the
+    participant's done count and last progress there (active steps only, as
+    ``progress.progress_counts``), whether they have a ``module_completed`` event for it,
+    and their points beside.
+
+    Built once: the statement object is reused with new parameters, which spares
+    SQLAlchemy building it and working out its cache key on every request."""
+    participant_id = bindparam("participant_id")
+    events = select(ActivityEvent.detail["module"].as_string()).where(
+        ActivityEvent.participant_id == participant_id, ActivityEvent.kind == "module_completed")
+    return (select(Module.id, Module.key, func.count(StepProgress.id),
+                   func.max(StepProgress.completed_at), Module.key.in_(events),
+                   gamification.points_subquery(participant_id))
+            .outerjoin(Step, and_(Step.module_id == Module.id, Step.is_active))
+            .outerjoin(StepProgress, and_(StepProgress.step_id == Step.id,
+                                          StepProgress.participant_id == participant_id))
+            .group_by(Module.id, Module.key))
 
 
 def unlock_state(participant: Participant, module: Module, *, ctx: Context) -> tuple[bool, str]:
@@ -203,12 +250,8 @@ def module_progress(participant: Participant, module: Module, *,
     """A module's active steps with done flags, the next step and the percentage done,
     in a fixed number of queries."""
     ctx = ctx or build_context(participant)
-    rows = db.session.execute(
-        select(Step, StepProgress.completed_at)
-        .outerjoin(StepProgress, and_(StepProgress.step_id == Step.id,
-                                      StepProgress.participant_id == participant.id))
-        .where(Step.module_id == module.id, Step.is_active)
-        .order_by(Step.position, Step.id)).all()
+    rows = db.session.execute(_module_steps_query(), {
+        "participant_id": participant.id, "module_id": module.id}).all()
     steps = [StepState(step, at is not None, at, number)
              for number, (step, at) in enumerate(rows, start=1)]
     done = sum(state.done for state in steps)
@@ -225,14 +268,48 @@ def next_step(participant: Participant, *, ctx: Context | None = None) -> Step |
     recently made progress in; else of the first open, unfinished module in library
     order; None when there is nothing left to do."""
     ctx = ctx or build_context(participant)
-    module = _resume_module(participant, ctx) or _first_open_module(participant, ctx)
+    module = next_module(participant, ctx)
     if module is None:
         return None
-    return db.session.scalar(
-        select(Step).where(
-            Step.module_id == module.id, Step.is_active,
-            ~exists().where(StepProgress.step_id == Step.id,
-                            StepProgress.participant_id == participant.id))
+    return db.session.scalar(_next_step_query(), {
+        "participant_id": participant.id, "module_id": module.id})
+
+
+def next_module(participant: Participant, ctx: Context) -> Module | None:
+    """The module ``next_step`` carries on in (no query)."""
+    return _resume_module(participant, ctx) or _first_open_module(participant, ctx)
+
+
+def first_undone_step(participant_id: Any) -> Any:
+    """The id of the outer query's ``Module``'s first active step the participant has
+    not done, as a correlated scalar subquery (the step ``next_step`` returns)."""
+    done = (select(StepProgress.id).where(StepProgress.step_id == Step.id,
+                                          StepProgress.participant_id == participant_id)
+            .correlate(Step).exists())
+    # only the module is the outer one: module_step here is this subquery's own
+    return (select(Step.id).where(Step.module_id == Module.id, Step.is_active, ~done)
+            .order_by(Step.position, Step.id).limit(1).correlate(Module).scalar_subquery())
+
+
+@functools.cache
+def _module_steps_query() -> Select[Any]:
+    """A module's active steps with the participant's completion time; built once and
+    reused with new parameters."""
+    return (select(Step, StepProgress.completed_at)
+            .outerjoin(StepProgress, and_(StepProgress.step_id == Step.id,
+                                          StepProgress.participant_id == bindparam(
+                                              "participant_id")))
+            .where(Step.module_id == bindparam("module_id"), Step.is_active)
+            .order_by(Step.position, Step.id))
+
+
+@functools.cache
+def _next_step_query() -> Select[Any]:
+    """A module's first active step the participant has not done; built once."""
+    return (select(Step).where(
+        Step.module_id == bindparam("module_id"), Step.is_active,
+        ~exists().where(StepProgress.step_id == Step.id,
+                        StepProgress.participant_id == bindparam("participant_id")))
         .order_by(Step.position, Step.id).limit(1))
 
 

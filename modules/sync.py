@@ -9,7 +9,9 @@ returns. A step moved to another module keeps its row and moves. Positions follo
 order. Running it again on unchanged content changes nothing at all (no audit entry).
 
 Transactions: ``sync_library`` flushes and, when anything changed, records one
-``modules.synced`` audit entry with the counts; the caller commits once.
+``modules.synced`` audit entry with the counts and stores a new content version (also
+when none is stored yet), which tells every process to reload its catalogue
+(``modules.catalogue``); the caller commits once.
 
 ``Step.data`` by kind (HTML fields already sanitised; ``src`` fields are the URLs the
 pages serve the module's files at, see ``modules.library.media_url``):
@@ -41,6 +43,7 @@ from core import audit, markup
 from core.clock import utcnow
 from core.extensions import db
 from core.models import User
+from modules import catalogue
 from modules.library import (
     DEFAULT_CHECK_AFTER_DAYS,
     DEFAULT_CHECKPOINT_QUESTION,
@@ -121,6 +124,8 @@ def sync_library(library: Library, *, actor: User | None = None) -> SyncReport:
     db.session.flush()
     if report.changed:
         audit.record("modules.synced", actor=actor, **report.as_detail())
+    if report.changed or catalogue.stored_version() is None:
+        catalogue.bump_version()  # every process reloads its catalogue
     return report
 
 

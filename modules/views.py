@@ -48,6 +48,7 @@ from modules.models import (
     Step,
 )
 from modules.progress import local_date, participant_zone
+from modules.today import home_context
 from outcomes.assessments.services import due_for
 from outcomes.services import features_for
 
@@ -160,12 +161,13 @@ def today():
 def _render_today(participant: Participant, *, mood_form: MoodForm | None = None,
                   bound_check: tuple[int, ActionCheckForm] | None = None) -> str:
     """The today page; a form that failed to validate is passed in to show its errors."""
-    ctx = services.build_context(participant)
-    entry = mood.today_mood(participant)
+    home = home_context(participant)
+    ctx, facts = home.ctx, home.facts
+    entry = facts.mood
     if mood_form is None:
         data = {"score": entry.score, "note": entry.note} if entry else None
         mood_form = MoodForm(formdata=None, data=data)
-    plans = services.due_action_checks(participant)
+    plans = services.due_action_checks(participant) if facts.has_checks else []
     # one query for all their steps (the service's joined rows are not kept alive)
     steps = {step.id: step for step in db.session.scalars(
         select(Step).where(Step.id.in_([plan.step_id for plan in plans])))} if plans else {}
@@ -176,9 +178,10 @@ def _render_today(participant: Participant, *, mood_form: MoodForm | None = None
         checks.append((plan, steps[plan.step_id], form))
     return render_template(
         "modules/today.html", greeting=_greeting(participant),
-        next_step=services.next_step(participant, ctx=ctx), checks=checks,
-        suggestions=services.suggestions_for(participant), mood_entry=entry,
-        mood_form=mood_form, game=gamification.summary(participant),
+        next_step=home.next_step, checks=checks,
+        suggestions=services.suggestions_for(participant) if facts.has_suggestions else [],
+        mood_entry=entry, mood_form=mood_form,
+        game=gamification.summary(participant, points=ctx.points),
         button=ButtonForm(formdata=None), started=bool(ctx.counts.done),
         timezone=participant.timezone, questionnaires=due_for(participant))
 
@@ -280,10 +283,15 @@ def _module_or_404(key: str) -> Module:
 @participant_page
 def step(module_key: str, step_key: str):
     participant = _me()
-    step = db.one_or_404(
-        select(Step).join(Module, Module.id == Step.module_id)
-        .where(Step.key == step_key, Step.is_active, Module.key == module_key, Module.is_active))
-    page = services.module_progress(participant, step.module)
+    # the active module from the catalogue, the active step from the module's page
+    ctx = services.build_context(participant)
+    module = next((m for m in ctx.modules if m.key == module_key), None)
+    if module is None:
+        abort(404)
+    page = services.module_progress(participant, module, ctx=ctx)
+    step = next((state.step for state in page.steps if state.step.key == step_key), None)
+    if step is None:
+        abort(404)
     if not page.unlocked:
         flash(f"This module is not open yet. {page.reason}.", "info")
         return redirect(url_for("modules.module", module_key=module_key))

@@ -22,13 +22,15 @@ their caller; the others only read.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.clock import utcnow
@@ -208,8 +210,13 @@ def is_complete(timepoint: Timepoint, submitted: set[str]) -> bool:
 
 def statuses(timepoints: list[Timepoint], facts: list[Facts], *, now: datetime
              ) -> dict[tuple[int, int], tuple[str, Window]]:
-    """(participant id, timepoint id) -> (status, window), in two queries at most."""
-    submitted = submitted_instruments([f.id for f in facts])
+    """(participant id, timepoint id) -> (status, window), in one query."""
+    return _statuses(timepoints, facts, submitted_instruments([f.id for f in facts]), now=now)
+
+
+def _statuses(timepoints: list[Timepoint], facts: list[Facts],
+              submitted: dict[tuple[int, int], set[str]], *, now: datetime
+              ) -> dict[tuple[int, int], tuple[str, Window]]:
     result = {}
     for person in facts:
         for timepoint in timepoints:
@@ -248,39 +255,79 @@ class DueQuestionnaire:
 
 def schedule_for(participant: Participant, *, now: datetime | None = None
                  ) -> list[TimepointState]:
-    """Every timepoint of the participant's study with their status there."""
-    now = now or utcnow()
-    timepoints = timepoints_of(participant.study_id)
-    if not timepoints:
-        return []
-    found = statuses(timepoints, facts_for([participant]), now=now)
-    return [TimepointState(tp, *found[(participant.id, tp.id)]) for tp in timepoints]
+    """Every timepoint of the participant's study with their status there (one query)."""
+    return _own_schedule(participant, now or utcnow())[0]
 
 
 def due_for(participant: Participant, *, now: datetime | None = None) -> list[DueQuestionnaire]:
     """The questionnaires the participant can fill now (open or overdue timepoints, not
-    yet submitted), in schedule order. None for anyone who may not be contacted."""
+    yet submitted), in schedule order. None for anyone who may not be contacted.
+    One query (none for anyone who may not be contacted)."""
     if not path.may_contact(participant) or participant.status == "invited":
         return []
-    states = [s for s in schedule_for(participant, now=now) if s.status in FILLABLE]
-    if not states:
-        return []
-    responses = {(r.timepoint_id, r.instrument): r for r in db.session.scalars(
-        select(AssessmentResponse).where(AssessmentResponse.participant_id == participant.id,
-                                         AssessmentResponse.timepoint_id.in_(
-                                             [s.timepoint.id for s in states])))}
-    counts = _answer_counts([r.id for r in responses.values()])
+    states, responses = _own_schedule(participant, now or utcnow())
     due = []
     for state in states:
+        if state.status not in FILLABLE:
+            continue
         for name in state.timepoint.instruments:
             response = responses.get((state.timepoint.id, name))
             if response is not None and response.submitted_at is not None:
                 continue
             due.append(DueQuestionnaire(
                 state.timepoint, instruments.get(name), state.status, state.window,
-                response.id if response else None,
-                counts.get(response.id, 0) if response else 0))
+                response.id if response else None, response.answered if response else 0))
     return due
+
+
+@dataclass(frozen=True)
+class _OwnResponse:
+    id: int
+    submitted_at: datetime | None
+    #: items answered so far (counted only while not submitted)
+    answered: int
+
+
+def _own_schedule(participant: Participant, now: datetime
+                  ) -> tuple[list[TimepointState], dict[tuple[int, str], _OwnResponse]]:
+    """The participant's timepoints with their statuses, and their responses by
+    (timepoint id, instrument), in one query: the timepoints outer-joined to the
+    responses, with the consent time and each open response's answer count beside."""
+    rows = db.session.execute(_own_schedule_query(), {
+        "participant_id": participant.id, "user_id": participant.user_id,
+        "study_id": participant.study_id}).all()
+    timepoints: dict[int, Timepoint] = {}
+    responses: dict[tuple[int, str], _OwnResponse] = {}
+    submitted: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for timepoint, _consent, rid, instrument, submitted_at, count in rows:
+        timepoints.setdefault(timepoint.id, timepoint)
+        if rid is None:
+            continue
+        responses[(timepoint.id, instrument)] = _OwnResponse(rid, submitted_at, int(count or 0))
+        if submitted_at is not None:
+            submitted[(participant.id, timepoint.id)].add(instrument)
+    facts = _facts(participant, rows[0][1] if rows else None)
+    found = _statuses(list(timepoints.values()), [facts], submitted, now=now)
+    return ([TimepointState(tp, *found[(participant.id, tp.id)]) for tp in timepoints.values()],
+            responses)
+
+
+@functools.cache
+def _own_schedule_query() -> Any:
+    """Built once and reused with new parameters (no statement building or cache-key
+    work per request)."""
+    consent = (select(func.min(ConsentRecord.agreed_at))
+               .where(ConsentRecord.user_id == bindparam("user_id")).scalar_subquery())
+    answered = (select(func.count(ItemAnswer.id))
+                .where(ItemAnswer.response_id == AssessmentResponse.id).scalar_subquery())
+    return (select(Timepoint, consent, AssessmentResponse.id, AssessmentResponse.instrument,
+                   AssessmentResponse.submitted_at,
+                   case((AssessmentResponse.submitted_at.is_(None), answered), else_=0))
+            .outerjoin(AssessmentResponse, and_(
+                AssessmentResponse.timepoint_id == Timepoint.id,
+                AssessmentResponse.participant_id == bindparam("participant_id")))
+            .where(Timepoint.study_id == bindparam("study_id"))
+            .order_by(Timepoint.position, Timepoint.id))
 
 
 def _answer_counts(response_ids: list[int]) -> dict[int, int]:
