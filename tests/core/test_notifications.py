@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from markupsafe import escape
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from core import clock, notifications
 from core.extensions import db
@@ -22,6 +21,7 @@ from core.roles import Role
 from outcomes.models import Study
 from tests.conftest import AuthActions
 from tests.factories import make_participant, make_staff
+from tests.sql_count import counting
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -47,25 +47,6 @@ def people(app):
 def _rows(user_id: int) -> list[Notification]:
     return list(db.session.scalars(select(Notification).where(Notification.user_id == user_id)
                                    .order_by(Notification.id)))
-
-
-@contextmanager
-def counting(app):
-    """The SQL statements sent meanwhile (transaction control left out)."""
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE",
-                                                      "COMMIT", "ROLLBACK")):
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 # --------------------------------------------------------------------------- notify

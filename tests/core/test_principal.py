@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from core import clock, principal, settings
 from core.extensions import db
@@ -18,24 +17,7 @@ from moderation import messages
 from outcomes.models import Withdrawal
 from outcomes.services import features_for
 from tests.factories import make_consent, make_participant, make_staff, make_study
-
-
-def statements(app, call) -> list[str]:
-    seen: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE",
-                                                      "COMMIT", "ROLLBACK")):
-            seen.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        call()
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    return seen
+from tests.sql_count import counting
 
 
 @pytest.fixture
@@ -55,7 +37,8 @@ def test_a_signed_in_page_costs_one_statement_for_everything_the_layout_needs(
     both unread counts: one statement in all."""
     auth.login("T-0001")
     client.get("/help")  # the session's last-seen touch may fall on the first request
-    sent = statements(app, lambda: client.get("/help"))
+    with counting(app) as sent:
+        client.get("/help")
     assert len(sent) == 1, sent
     assert "user_session" in sent[0] and "site_setting" in sent[0]
 

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from core import clock
 from core.extensions import db
@@ -22,6 +22,7 @@ from modules.models import Award
 from outcomes.models import Arm, Study
 from tests.conftest import PASSWORD
 from tests.factories import make_participant, make_staff, make_study
+from tests.sql_count import counting
 
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 
@@ -195,20 +196,8 @@ def test_profile_queries_do_not_grow(app, client, auth, people):
     client.get(url)
 
     def count() -> int:
-        seen: list[str] = []
-
-        def before(conn, cursor, statement, *args):
-            if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE",
-                                                          "COMMIT", "ROLLBACK")):
-                seen.append(statement)
-
-        with app.app_context():
-            engine = db.engine
-        event.listen(engine, "before_cursor_execute", before)
-        try:
+        with counting(app) as seen:
             assert client.get(url).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", before)
         return len(seen)
 
     few = count()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from core import clock
 from core.events import record_event
@@ -19,6 +18,7 @@ from moderation.services import activity_band, caseload
 from outcomes.models import Study
 from tests.factories import make_participant, make_staff, make_study
 from tests.moderation.caseload_pages import caseload_rows
+from tests.sql_count import counting
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 #: display name -> days since last activity (None: never active)
@@ -174,23 +174,6 @@ def test_empty_caseload_says_so(app, client, auth):
     assert b"No participants here yet." in response.data
 
 
-@contextlib.contextmanager
-def count_queries(app) -> Iterator[list[str]]:
-    """Collect the SQL statements the app sends (transaction control left out)."""
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
 
 def add_caseload(app, moderator_id: int, first: int, count: int) -> None:
     """``count`` more participants with some activity on one moderator's caseload."""
@@ -212,10 +195,10 @@ def test_caseload_page_runs_the_same_queries_for_5_and_50_participants(app, clie
     auth.login("peer@example.org")
     client.get("/moderation/")  # warm up: first-request work is not the caseload's
 
-    with count_queries(app) as five:
+    with counting(app) as five:
         assert len(rows_of(client)) == 5
     add_caseload(app, peer_id, 6, 45)
-    with count_queries(app) as fifty:
+    with counting(app) as fifty:
         assert len(rows_of(client)) == 50
 
     assert len(fifty) == len(five), "\n".join(fifty)

@@ -4,12 +4,11 @@ contacted, and a fixed number of queries however many people and rows there are.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from core import clock
 from core.events import record_event
@@ -30,6 +29,7 @@ from tests.moderation.caseload_data import (
 )
 from tests.moderation.caseload_pages import apart_rows, caseload_rows
 from tests.modules.content_rows import make_module, steps_of
+from tests.sql_count import counting
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 TODAY = date(2026, 3, 10)
@@ -272,21 +272,6 @@ def test_people_who_must_not_be_contacted_are_listed_apart(app, client, auth):
 
 # --- a fixed number of queries -----------------------------------------------------------
 
-@contextlib.contextmanager
-def count_queries(app) -> Iterator[list[str]]:
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def add_busy_people(app, moderator_id: int, first: int, count: int) -> None:
@@ -315,11 +300,11 @@ def test_the_page_runs_the_same_queries_for_5_and_60_busy_participants(app, clie
     auth.login("peer@example.org")
     client.get("/moderation/")  # warm up: first-request work is not the caseload's
 
-    with count_queries(app) as five:
+    with counting(app) as five:
         page = client.get("/moderation/?sort=mood&has=checkins").data
     assert len(caseload_rows(page)) + len(apart_rows(page)) == 5
     add_busy_people(app, peer_id, 6, 55)
-    with count_queries(app) as sixty:
+    with counting(app) as sixty:
         page = client.get("/moderation/?sort=mood&has=checkins").data
     assert len(caseload_rows(page)) + len(apart_rows(page)) == 60
     assert len(sixty) == len(five), "\n".join(sixty)
@@ -333,9 +318,9 @@ def test_every_figure_of_the_list_takes_seven_queries(app):
     add_busy_people(app, peer_id, 1, 60)
     with app.app_context():
         peer = db.session.get(User, peer_id)
-        with count_queries(app) as listed:
+        with counting(app) as listed:
             result = caseload(peer)
-        with count_queries(app) as searched:
+        with counting(app) as searched:
             found = caseload(peer, filters=Filters(q="Q-001"))
     assert len(result.rows) + len(result.apart) == 60
     assert {r.participant.study_code for r in found.rows + found.apart} == {

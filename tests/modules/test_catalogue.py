@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from core.extensions import db
 from core.models import Participant, SiteSetting
@@ -19,6 +19,7 @@ from modules.models import Module, Step
 from modules.sync import sync_library
 from tests.factories import make_participant
 from tests.modules.content_rows import make_module
+from tests.sql_count import counting
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -50,21 +51,15 @@ def retitle(root: Path, title: str) -> None:
     path.write_text(path.read_text().replace("title: First steps", f"title: {title}"))
 
 
-def library_page(app: Flask, client: Any) -> tuple[str, list[str]]:
-    """The library page's HTML and the statements it sent."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def before(conn, cursor, statement, *args) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        html = client.get("/modules/").get_data(as_text=True)
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+def page(app: Flask, client: Any, path: str) -> tuple[str, list[str]]:
+    """A page's HTML and the statements it sent."""
+    with counting(app) as seen:
+        html = client.get(path).get_data(as_text=True)
     return html, seen
+
+
+def library_page(app: Flask, client: Any) -> tuple[str, list[str]]:
+    return page(app, client, "/modules/")
 
 
 def loads_catalogue(statements: list[str]) -> bool:
@@ -159,19 +154,7 @@ def test_pages_get_their_own_rows_with_lazy_relationships(app: Flask, content: P
 
 
 def home_page(app: Flask, client: Any) -> tuple[str, list[str]]:
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def before(conn, cursor, statement, *args) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        html = client.get("/modules/today").get_data(as_text=True)
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    return html, seen
+    return page(app, client, "/modules/today")
 
 
 def test_home_names_the_next_step_from_the_catalogue(app: Flask, client: Any, content: Path,
