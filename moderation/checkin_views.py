@@ -107,14 +107,37 @@ def _prefill(form: CompleteForm, task: CheckInTask,
     return chosen
 
 
+def _apply_template(form: CompleteForm, task: CheckInTask, active: list[CheckInTemplate],
+                    template_id: int) -> tuple[CheckInTemplate | None, str]:
+    """The moderator chose a template on a form they may have started: its words replace
+    the message, everything else they typed stays. Returns the template and the text it
+    replaced (shown beside the form, so nothing typed is lost; empty when the message
+    was empty or another template's words)."""
+    chosen = next((t for t in active if t.id == template_id), None)
+    if chosen is None:
+        return None, ""
+
+    def fill(body: str) -> str:
+        return wording.fill(body, task.participant, current_user)
+
+    earlier = (form.body.data or "").strip()
+    form.body.data = fill(chosen.body)
+    if not form.channel.data:
+        form.channel.data = "in_app"
+    untouched = {fill(t.body).strip() for t in active}
+    return chosen, "" if earlier in untouched else earlier
+
+
 def _task_page(task: CheckInTask, form: CompleteForm | None = None,
-               cancel_form: CancelForm | None = None) -> str:
+               cancel_form: CancelForm | None = None, *, template_id: int | None = None) -> str:
     person = task.participant
     active = wording.templates(active_only=True)
-    chosen = None
+    chosen, replaced = None, ""
     if form is None:
         form = CompleteForm(formdata=None, data={"version": task.version, "note": task.note})
         chosen = _prefill(form, task, active)
+    elif template_id is not None:
+        chosen, replaced = _apply_template(form, task, active, template_id)
     cancel_form = cancel_form or CancelForm(formdata=None, prefix="cancel",
                                            data={"version": task.version})
     contactable = may_contact(person)
@@ -128,7 +151,8 @@ def _task_page(task: CheckInTask, form: CompleteForm | None = None,
         else None
     return render_template(
         "moderation/checkin_task.html", task=task, person=person, form=form, added_by=added_by,
-        cancel_form=cancel_form, templates=active, chosen=chosen, sms_reason=sms_reason,
+        cancel_form=cancel_form, templates=active, chosen=chosen, replaced=replaced,
+        sms_reason=sms_reason,
         contactable=contactable, reasons=CHECKIN_REASONS, channels=CHECKIN_CHANNELS,
         outcomes=CHECKIN_OUTCOMES, now=utcnow(), may_read_note=tasks.may_read_note)
 
@@ -181,6 +205,9 @@ def _act_on_task(task_id: int, form, act: Callable[[], str]) -> Response | None:
 def checkin_complete(task_id: int):
     task = _task_or_403(task_id)
     form = CompleteForm()
+    template_id = request.form.get("template", type=int)
+    if template_id is not None:  # "start from this template", not "complete"
+        return _task_page(task, form=form, template_id=template_id)
     if form.validate_on_submit():
         done = tasks.Completion(channel=form.channel.data, outcome=form.outcome.data,
                                 body=form.body.data, note=form.note.data)

@@ -178,6 +178,62 @@ def test_choosing_another_template_fills_the_message(app, cast):
     assert "Thank you for answering this week&#39;s questions" in page.get_data(as_text=True)
 
 
+def _template_id(app, title: str) -> int:
+    with app.app_context():
+        return db.session.scalar(select(wording.CheckInTemplate.id).where(
+            wording.CheckInTemplate.title == title))
+
+
+def test_choosing_a_template_on_a_started_form_keeps_everything_else(app, cast):
+    """A template button submits the form: the template's words replace the message, the
+    outcome and staff note stay as typed, what the message said is shown beside it, and
+    nothing is completed or sent."""
+    chosen = _template_id(app, "A lonely week")
+    kit = signed_in(app, PEER)
+    page = kit.get(f"/moderation/checkins/{cast.my_task}").get_data(as_text=True)
+    assert f'form="complete-form" name="template" value="{chosen}"' in page
+    response = complete(kit, cast.my_task, template=str(chosen), channel="in_app",
+                        outcome="reached", body="My own words for Quiet Harbour",
+                        note="Spoke to the care coordinator first.")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Thank you for answering this week&#39;s questions" in page
+    assert "What you had written" in page and "My own words for Quiet Harbour" in page
+    assert "Spoke to the care coordinator first." in page
+    assert 'value="reached" checked' in page
+    assert "error" not in text_of(response).lower()
+    with app.app_context():
+        assert task(cast.my_task).status == "open"
+        assert db.session.scalar(select(ModeratorMessage)) is None
+
+
+def test_switching_templates_does_not_keep_the_first_template_as_earlier_text(app, cast):
+    """Words that are only another template's are not offered back as "what you wrote"."""
+    first = _template_id(app, "A lonely week")
+    kit = signed_in(app, PEER)
+    page = complete(kit, cast.my_task, template=str(first)).get_data(as_text=True)
+    with app.app_context():
+        second = db.session.scalar(select(wording.CheckInTemplate.id).where(
+            wording.CheckInTemplate.id != first))
+        person = db.session.get(Participant, cast.mine)
+        body = wording.fill(db.session.get(wording.CheckInTemplate, first).body, person,
+                            db.session.get(User, cast.peer))
+    response = complete(kit, cast.my_task, template=str(second), body=body)
+    assert response.status_code == 200
+    assert "What you had written" not in response.get_data(as_text=True)
+    assert "Thank you for answering" in page
+
+
+def test_an_unknown_template_changes_nothing_and_completes_nothing(app, cast):
+    kit = signed_in(app, PEER)
+    response = complete(kit, cast.my_task, template="999999", channel="in_app",
+                        body="Kept as typed")
+    assert response.status_code == 200
+    assert "Kept as typed" in response.get_data(as_text=True)
+    with app.app_context():
+        assert task(cast.my_task).status == "open"
+
+
 def test_a_peer_cannot_open_or_complete_a_task_of_another_caseload(app, cast):
     """It answers 403 to a peer outside their caseload and changes nothing."""
     kit = signed_in(app, PEER)
