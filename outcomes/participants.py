@@ -29,8 +29,10 @@ columns and never copied into the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -202,7 +204,21 @@ def withdraw(participant: Participant, kind: str, *, actor: User, reason: str,
     db.session.flush()
     audit.record("participant.withdrawn", actor=actor, target=participant, kind=kind,
                  withdrawal_id=row.id, at=at.date().isoformat())
+    for handler in _withdrawal_handlers:
+        handler(participant, kind, now)
     return row
+
+
+#: what other packages do at once when someone withdraws (moderation cancels open
+#: check-ins); each is called with the participant, the kind and the time it was recorded
+_withdrawal_handlers: list[Callable[[Participant, str, datetime], Any]] = []
+
+
+def on_withdrawal(handler: Callable[[Participant, str, datetime], Any]) -> None:
+    """Run ``handler`` inside every :func:`withdraw`, after the withdrawal is flushed
+    (registering it again changes nothing)."""
+    if handler not in _withdrawal_handlers:
+        _withdrawal_handlers.append(handler)
 
 
 def _require_may_record(actor: User, participant: Participant) -> None:

@@ -15,8 +15,9 @@ are counted again from that moment, a mood drop and a UCLA-3 score must be recor
 it, and an alert must have been resolved after it. So re-running the job the same or the
 next day opens nothing new, and a closed task opens again only on new evidence.
 
-**Withdrawal.** Open tasks of someone who has since withdrawn from the study or from the
-intervention are cancelled by the next run, with a note saying so.
+**Withdrawal.** Open tasks of someone who withdraws from the study or from the
+intervention are cancelled at once, with a note saying so (``close_on_withdrawal``, run by
+``outcomes.participants.withdraw``); the daily run also cancels any left open.
 
 Transaction contract: flushes, never commits; the job wrapper commits once.
 """
@@ -24,7 +25,7 @@ Transaction contract: flushes, never commits; the job wrapper commits once.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -47,7 +48,7 @@ from modules.models import MoodEntry
 from modules.progress import participant_zone
 from outcomes.adherence.definitions import USE_KINDS
 from outcomes.models import Study, Withdrawal
-from outcomes.participants import may_contact
+from outcomes.participants import may_contact, on_withdrawal
 from outcomes.prompts.models import ANSWERED, PlannedPrompt, PromptReply
 from outcomes.prompts.protocol import default_data, protocol_for, read_protocol
 from outcomes.prompts.services import DELIVERED
@@ -332,12 +333,29 @@ def close_stopped(study: Study, now: datetime) -> int:
         select(CheckInTask).join(Participant, Participant.id == CheckInTask.participant_id)
         .where(Participant.study_id == study.id, CheckInTask.status == "open",
                or_(Participant.status == "withdrawn", Participant.id.in_(withdrawn)))).all()
+    return _cancel_stopped(stale, now)
+
+
+def close_on_withdrawal(participant: Participant, kind: str, now: datetime) -> int:
+    """Cancel the participant's open tasks when they withdraw from the study or the
+    intervention (registered with ``outcomes.participants.on_withdrawal``)."""
+    if kind not in ("study", "intervention"):
+        return 0
+    return _cancel_stopped(db.session.scalars(select(CheckInTask).where(
+        CheckInTask.participant_id == participant.id, CheckInTask.status == "open")).all(), now)
+
+
+def _cancel_stopped(stale: Sequence[CheckInTask], now: datetime) -> int:
     for task in stale:
         task.status, task.open_key, task.completed_at = "cancelled", None, now
         task.note, task.version = STOPPED_NOTE, task.version + 1
         audit.record("checkin.task_cancelled", target=task.participant, task_id=task.id,
                      reason=task.reason, automatic=True)
+    db.session.flush()
     return len(stale)
+
+
+on_withdrawal(close_on_withdrawal)
 
 
 def evaluate(study: Study, now: datetime | None = None) -> Report:

@@ -19,7 +19,9 @@ from core.roles import Role
 from moderation import checkins, jobs
 from moderation.care_models import CheckInRule, CheckInTask
 from moderation.checkins import RuleSetting
+from moderation.checkins.evaluate import STOPPED_NOTE
 from outcomes.models import Study, Withdrawal
+from outcomes.participants import withdraw
 from tests.factories import make_staff, make_study
 from tests.moderation.checkin_data import (
     PEER,
@@ -370,6 +372,25 @@ def test_open_tasks_of_those_who_withdrew_are_closed(people):
                       people["b"].id: ("open", False)}
     assert tasks_of(c.id)[0].note.startswith("Closed automatically")
     assert [e.detail["automatic"] for e in audits("checkin.task_cancelled")] == [True, True]
+
+
+def test_a_withdrawal_closes_their_open_tasks_at_once(people):
+    """Recording a withdrawal from the study or the intervention cancels the person's open
+    tasks in the same transaction (no wait for the next daily run); a withdrawal from
+    texts only leaves them open."""
+    only(None, "inactive")
+    c = randomised(people["study"], "C", moderator=people["peer"], since=LONG_AGO)
+    run()
+    researcher = make_staff(Role.RESEARCHER, "res@example.org")
+    withdraw(people["a"], "intervention", actor=researcher, reason="Too much at once.")
+    people["b"].sms_consent = True
+    withdraw(people["b"], "sms", actor=researcher, reason="No texts please.")
+    withdraw(c, "study", actor=researcher, reason="Moving away.")
+    db.session.commit()
+    states = {t.participant_id: t.status for t in tasks_of()}
+    assert states == {people["a"].id: "cancelled", people["b"].id: "open", c.id: "cancelled"}
+    assert all(t.note == STOPPED_NOTE for t in tasks_of() if t.status == "cancelled")
+    assert run(NOW + timedelta(hours=1)).closed == 0
 
 
 def test_the_demo_seed_gives_moderators_check_ins_once(people):
