@@ -131,4 +131,14 @@ class RangeForm(FlaskForm):
 
     start = DateField("From", validators=[Optional()])
     end = DateField("To (included)", validators=[Optional()])
+    study = SelectField("Study", choices=[SelectChoice("", "All studies")], default="")
     submit = SubmitField("Show")
+
+    def offer_studies(self, studies: list[Any]) -> None:
+        self.study.choices = [SelectChoice("", "All studies"),
+                              *(SelectChoice(str(s.id), s.name) for s in studies)]
+
+    def chosen_study(self) -> int | None:
+        """The chosen study's id (one of those offered), or None for all."""
+        value = self.study.data or ""
+        return int(value) if value.isdigit() else None

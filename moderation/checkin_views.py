@@ -405,13 +405,16 @@ def checkin_rules():
 def fidelity_figures():
     start, end = fidelity.default_range(utcnow().date())
     form = RangeForm(formdata=request.args or None, data={"start": start, "end": end})
+    studies = list(db.session.scalars(select(Study).order_by(Study.id)))
+    form.offer_studies(studies)
     figures = None
     if form.validate():
         start, end = form.start.data or start, form.end.data or end
         try:
-            figures = fidelity.fidelity(start, end)
+            figures = fidelity.fidelity(start, end, study_id=form.chosen_study())
         except ValueError as exc:
             form.start.errors = [*form.start.errors, str(exc)]
-    return render_template("moderation/fidelity.html", form=form, figures=figures)
+    return render_template("moderation/fidelity.html", form=form, figures=figures,
+                           studies=studies)
 
 

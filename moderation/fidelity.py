@@ -11,6 +11,9 @@ For a date range (UTC days, the end day included):
 - **Risk alerts** opened in the range: median hours from ``opened_at`` to
   ``acknowledged_at``, by the clinician who took them.
 
+Optionally for one study: only the tasks, flags and alerts about its participants (flags on
+staff writing belong to no study and are left out then).
+
 Four queries whatever the size of the range; the medians are worked out here. Read-only.
 """
 
@@ -21,11 +24,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from statistics import median
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from core.clock import utcnow
 from core.extensions import db
-from core.models import User
+from core.models import Participant, User
 from moderation.care_models import CheckInTask
 from moderation.models import QueueItem, RiskAlert
 
@@ -123,29 +126,37 @@ def _task_state(status: str, due_at: datetime, completed_at: datetime | None,
     return "overdue" if due_at <= now else "not_yet_due"
 
 
-def _add_tasks(table: _Table, low: datetime, high: datetime, now: datetime) -> None:
-    rows = db.session.execute(
+def _of_study(query: Select[Any], model: Any, study_id: int | None) -> Select[Any]:
+    if study_id is None:
+        return query
+    return query.where(model.participant_id.in_(
+        select(Participant.id).where(Participant.study_id == study_id)))
+
+
+def _add_tasks(table: _Table, low: datetime, high: datetime, now: datetime,
+               study_id: int | None) -> None:
+    rows = db.session.execute(_of_study(
         select(CheckInTask.moderator_id, CheckInTask.status, CheckInTask.due_at,
                CheckInTask.completed_at)
-        .where(CheckInTask.due_at >= low, CheckInTask.due_at < high)).all()
+        .where(CheckInTask.due_at >= low, CheckInTask.due_at < high), CheckInTask, study_id)).all()
     for moderator_id, status, due_at, completed_at in rows:
         state = _task_state(status, due_at, completed_at, now)
         for figures in table.both(moderator_id):
             setattr(figures, state, getattr(figures, state) + 1)
 
 
-def _add_flags(table: _Table, low: datetime, high: datetime) -> None:
-    _add_responses(table, db.session.execute(
+def _add_flags(table: _Table, low: datetime, high: datetime, study_id: int | None) -> None:
+    _add_responses(table, db.session.execute(_of_study(
         select(QueueItem.handled_by_id, QueueItem.created_at, QueueItem.handled_at)
-        .where(QueueItem.created_at >= low, QueueItem.created_at < high)).all(),
-        "flags_open", "flag_hours")
+        .where(QueueItem.created_at >= low, QueueItem.created_at < high), QueueItem,
+        study_id)).all(), "flags_open", "flag_hours")
 
 
-def _add_alerts(table: _Table, low: datetime, high: datetime) -> None:
-    _add_responses(table, db.session.execute(
+def _add_alerts(table: _Table, low: datetime, high: datetime, study_id: int | None) -> None:
+    _add_responses(table, db.session.execute(_of_study(
         select(RiskAlert.acknowledged_by_id, RiskAlert.opened_at, RiskAlert.acknowledged_at)
-        .where(RiskAlert.opened_at >= low, RiskAlert.opened_at < high)).all(),
-        "alerts_open", "alert_hours")
+        .where(RiskAlert.opened_at >= low, RiskAlert.opened_at < high), RiskAlert,
+        study_id)).all(), "alerts_open", "alert_hours")
 
 
 def _add_responses(table: _Table, rows: Any, open_count: str, hours_list: str) -> None:
@@ -160,15 +171,17 @@ def _add_responses(table: _Table, rows: Any, open_count: str, hours_list: str) -
             getattr(figures, hours_list).append(hours)
 
 
-def fidelity(start: date, end: date, *, now: datetime | None = None) -> Fidelity:
-    """The figures for ``start``..``end`` (UTC days, both included)."""
+def fidelity(start: date, end: date, *, now: datetime | None = None,
+             study_id: int | None = None) -> Fidelity:
+    """The figures for ``start``..``end`` (UTC days, both included), of every study or of
+    ``study_id``'s participants."""
     check_range(start, end)
     now = now or utcnow()
     low, high = _bounds(start, end)
     table = _Table()
-    _add_tasks(table, low, high, now)
-    _add_flags(table, low, high)
-    _add_alerts(table, low, high)
+    _add_tasks(table, low, high, now, study_id)
+    _add_flags(table, low, high, study_id)
+    _add_alerts(table, low, high, study_id)
     ids = [i for i in table.by_id if i is not None]
     people = db.session.execute(select(User.id, User.display_name, User.email)
                                 .where(User.id.in_(ids))).all() if ids else []

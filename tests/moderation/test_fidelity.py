@@ -9,14 +9,16 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from core import clock
 from core.extensions import db
+from core.models import User
 from core.roles import Role
 from moderation.care_models import CheckInTask
 from moderation.fidelity import fidelity
 from moderation.models import QueueItem, RiskAlert
+from outcomes.models import Study
 from tests.factories import make_participant, make_staff, make_study
 from tests.moderation.checkin_data import CLINICIAN, PEER, RESEARCHER, signed_in, text_of
 from tests.pages import table_rows
@@ -173,3 +175,32 @@ def test_the_page_for_researchers_and_clinicians(app, data):
     assert "The start date must be on or before the end date." in text_of(bad)
     assert table_rows(bad.data) == []
     assert signed_in(app, PEER).get("/moderation/fidelity").status_code == 403
+
+
+def test_figures_for_one_study(app, data):
+    """With a study chosen, only its participants' check-ins, flags and alerts count; the
+    page offers the choice once there is more than one study and refuses an unknown one."""
+    with app.app_context():
+        other = make_study(slug="other", name="Other trial")
+        kit = db.session.scalar(select(User).where(User.email == PEER))
+        there = make_participant(other, "T-0901", name="Still Meadow")
+        add_task(there, kit, at(2), "done", at(2, 9))
+        db.session.add(RiskAlert(channel="forum_post", content_type="forum_post", content_id=2,
+                                 participant_id=there.id, opened_at=at(3),
+                                 acknowledged_at=at(3, 12), acknowledged_by_id=kit.id))
+        db.session.commit()
+        first = db.session.scalar(select(Study.id).where(Study.slug == "test"))
+        everyone = fidelity(START, END)
+        theirs = fidelity(START, END, study_id=other.id)
+        ours = fidelity(START, END, study_id=first)
+        other_id = other.id
+    assert (everyone.overall.due, len(everyone.overall.alert_hours)) == (7, 4)
+    assert (theirs.overall.due, theirs.overall.on_time, theirs.overall.alert_hours) == (1, 1, [2.0])
+    assert theirs.overall.flag_hours == []  # the hand-made flags are about nobody
+    assert (ours.overall.due, len(ours.overall.alert_hours)) == (6, 0)
+    researcher = signed_in(app, RESEARCHER)
+    page = researcher.get(f"/moderation/fidelity?start=2026-03-01&end=2026-03-10&study={other_id}")
+    assert "Other trial" in text_of(page)
+    assert table_rows(page.data)[0][:3] == ["All moderators", "1", "1"]
+    bad = researcher.get("/moderation/fidelity?study=999")
+    assert "Not a valid choice" in text_of(bad) and table_rows(bad.data) == []
