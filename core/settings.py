@@ -43,8 +43,11 @@ def get_all() -> dict[str, Any]:
 
 
 def stored() -> dict[str, Any]:
-    """The settings an admin has set (one query)."""
-    return {row.key: row.value for row in db.session.scalars(select(SiteSetting))}
+    """The settings an admin has set (one query). Only the keys of ``DEFAULTS``: other
+    packages keep their own rows in the table (export pseudonym secrets, the module
+    content version), which pages have no business loading."""
+    return {row.key: row.value for row in db.session.scalars(
+        select(SiteSetting).where(SiteSetting.key.in_(DEFAULTS)))}
 
 
 def with_defaults(stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -58,7 +61,8 @@ def stored_fact() -> Any:
         merged = func.json_object_agg(SiteSetting.key, SiteSetting.value)
     else:
         merged = func.json_group_object(SiteSetting.key, func.json(SiteSetting.value))
-    return type_coerce(select(merged).scalar_subquery(), db.JSON)
+    return type_coerce(select(merged).where(SiteSetting.key.in_(DEFAULTS)).scalar_subquery(),
+                       db.JSON)
 
 
 def put(key: str, value: Any, *, actor: User) -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core import clock, principal, settings
 from core.extensions import db
-from core.models import User
+from core.models import SiteSetting, User
 from core.notifications import notify
 from core.roles import Role
 from moderation import messages
@@ -106,3 +107,15 @@ def test_a_new_consent_version_still_sends_the_participant_to_reconsent(
     response = client.get("/account")
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/consent")
+
+
+def test_the_layout_settings_never_carry_other_packages_rows(app, people):
+    """The export pseudonym secret shares the settings table; neither the loaded fact nor
+    ``settings.stored`` reads it."""
+    with app.app_context():
+        db.session.add(SiteSetting(key="export_key:1", value="secret-not-for-pages"))
+        db.session.commit()
+        assert "export_key:1" not in settings.stored()
+    with app.test_request_context():
+        loaded = db.session.execute(select(settings.stored_fact())).scalar()
+    assert "export_key:1" not in (loaded or {})
