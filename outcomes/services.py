@@ -285,9 +285,9 @@ def _figure_counts(item: object) -> dict[str, int]:
 
 def _timepoints(study: Study, now: datetime) -> list[TimepointRow] | None:
     """Completion by timepoint from ``outcomes.assessments``; None when not installed."""
-    from outcomes.adherence.sources import ASSESSMENTS, optional
+    from outcomes.adherence.sources import COMPLETION, optional
 
-    completion = optional(ASSESSMENTS, "completion_by_timepoint")
+    completion = optional(COMPLETION, "completion_by_timepoint")
     if completion is None:
         return None
     rows = []

@@ -35,6 +35,8 @@ from outcomes.models import Arm, Study, Withdrawal
 
 PROMPTS = "outcomes.prompts.services"
 ASSESSMENTS = "outcomes.assessments.services"
+COMPLETION = "outcomes.assessments.completion"
+SCHEDULE = "outcomes.assessments.schedule"
 
 
 def optional(module: str, name: str) -> Callable[..., Any] | None:
@@ -195,7 +197,7 @@ def _load_outcome_sources(snapshot: Snapshot, ids: list[int], *, end: datetime,
     if response_rates is not None:
         # prompts planned before ``end``; those still open at ``end`` are left out
         snapshot.sms = dict(_call(response_rates, ids, end=end, now=end))
-    assessments_done = optional(ASSESSMENTS, "assessments_done")
+    assessments_done = optional(COMPLETION, "assessments_done")
     if assessments_done is not None:
         snapshot.assessments = dict(_call(assessments_done, ids, now=end))
     if study is None and snapshot.people:
@@ -208,11 +210,12 @@ def _load_post_treatment(snapshot: Snapshot, ids: list[int], *, end: datetime,
                          study: Any) -> None:
     """The post-treatment timepoint's key, and each participant's window and completion
     from the assessment schedule's own bulk functions (a fixed number of queries)."""
-    post_key = optional(ASSESSMENTS, "post_treatment_key")
+    post_key = optional(COMPLETION, "post_treatment_key")
     if post_key is None:
         return
     snapshot.post_treatment_key = key = post_key(study)
-    found = [optional(ASSESSMENTS, name) for name in ("timepoints_of", "facts_for", "statuses")]
+    found = [optional(SCHEDULE, "timepoints_of"), optional(ASSESSMENTS, "facts_for"),
+             optional(ASSESSMENTS, "statuses")]
     if key is None or None in found:
         return
     timepoints_of, facts_for, statuses = found

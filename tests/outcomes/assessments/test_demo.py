@@ -13,10 +13,10 @@ from core import accounts
 from core.extensions import db
 from core.models import Participant, User
 from outcomes import instruments, scoring
-from outcomes.assessments import services
+from outcomes.assessments import completion
 from outcomes.assessments.demo import DEMO_SCHEDULE, seed_demo_schedule
 from outcomes.assessments.models import AssessmentResponse
-from outcomes.assessments.schedule import export_schedule
+from outcomes.assessments.schedule import export_schedule, timepoints_of
 from outcomes.models import Study
 from tests.conftest import PASSWORD
 
@@ -27,7 +27,7 @@ def demo(app, runner):
     assert result.exit_code == 0, result.output
     with app.app_context():
         study = db.session.scalar(select(Study))
-        if not services.timepoints_of(study):  # until the demo seed calls it itself
+        if not timepoints_of(study):  # until the demo seed calls it itself
             seed_demo_schedule(study, rng=random.Random(7))
             db.session.commit()
     return app
@@ -38,8 +38,8 @@ def test_the_demo_has_a_schedule_and_scored_answers(demo):
         study = db.session.scalar(select(Study))
         assert export_schedule(study) == DEMO_SCHEDULE
         assert study.randomise_on_baseline
-        assert services.post_treatment_key(study) == "week12"
-        rows = {row.key: row for row in services.completion_by_timepoint(study)}
+        assert completion.post_treatment_key(study) == "week12"
+        rows = {row.key: row for row in completion.completion_by_timepoint(study)}
         randomised = db.session.scalar(select(db.func.count(Participant.id)).where(
             Participant.randomised_at.is_not(None)))
         assert rows["baseline"].completed == randomised == 27
@@ -62,7 +62,7 @@ def test_a_new_participant_fills_the_baseline_and_is_randomised(demo, client, au
                                             site="North clinic")
         db.session.commit()
         token, consent_id = issued.token, accounts.current_consent().id
-        before = {row.key: row for row in services.completion_by_timepoint(study)}
+        before = {row.key: row for row in completion.completion_by_timepoint(study)}
     accepted = client.post(f"/invite/{token}", data={
         "display_name": "New Starter", "password": PASSWORD, "confirm": PASSWORD,
         "timezone": "Europe/London", "consent_version_id": str(consent_id), "consent": "y"})
@@ -87,7 +87,7 @@ def test_a_new_participant_fills_the_baseline_and_is_randomised(demo, client, au
         person = db.session.scalar(select(Participant).where(
             Participant.study_code == "DEMO-0100"))
         assert person.status == "randomised" and person.arm_id is not None
-        after = {row.key: row for row in services.completion_by_timepoint(
+        after = {row.key: row for row in completion.completion_by_timepoint(
             db.session.scalar(select(Study)))}
         assert after["baseline"].completed == before["baseline"].completed + 1
         assert after["baseline"].by_arm[person.arm_id].completed == \

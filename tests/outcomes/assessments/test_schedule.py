@@ -10,7 +10,7 @@ from sqlalchemy import select
 from core.audit import AuditEntry
 from core.extensions import db
 from outcomes import randomisation
-from outcomes.assessments import services
+from outcomes.assessments import completion, services
 from outcomes.assessments.demo import DEMO_SCHEDULE
 from outcomes.assessments.schedule import (
     ScheduleError,
@@ -88,7 +88,7 @@ def test_apply_then_export_gives_the_schedule_back(app):
     with app.app_context():
         study = make_scheduled_study()
         assert export_schedule(study) == SCHEDULE
-        assert services.post_treatment_key(study) == "week12"
+        assert completion.post_treatment_key(study) == "week12"
         entry = db.session.scalars(select(AuditEntry).where(
             AuditEntry.action == "study.schedule_changed")).one()
         assert entry.detail == {"timepoints": ["baseline", "week6", "week12"]}

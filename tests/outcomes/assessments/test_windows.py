@@ -10,7 +10,7 @@ import pytest
 from core.extensions import db
 from core.roles import Role
 from outcomes import participants as path
-from outcomes.assessments import services
+from outcomes.assessments import completion, services
 from outcomes.models import Study
 from tests.factories import make_participant, make_staff
 from tests.outcomes.assessments.helpers import (
@@ -141,8 +141,8 @@ def test_completion_by_timepoint_counts_by_arm(app):
             services.save_answer(response, done, number, value, now=now)
         services.submit(response, done, now=now)
         db.session.commit()
-        rows = {row.key: row for row in services.completion_by_timepoint(study, now=now)}
-        assert [row.key for row in services.completion_by_timepoint(study, now=now)] == [
+        rows = {row.key: row for row in completion.completion_by_timepoint(study, now=now)}
+        assert [row.key for row in completion.completion_by_timepoint(study, now=now)] == [
             "baseline", "week6", "week12"]
         w6 = rows["week6"]
         assert (w6.due, w6.completed, w6.open, w6.overdue, w6.missed, w6.upcoming) == \
@@ -154,7 +154,7 @@ def test_completion_by_timepoint_counts_by_arm(app):
         # the three randomised people never filled the baseline here: missed
         assert (rows["baseline"].missed, rows["baseline"].open) == (3, 1)
         assert rows["week12"].is_post_treatment and rows["week12"].due == 0
-        counts = services.assessments_done([done.id, 999], now=now)
+        counts = completion.assessments_done([done.id, 999], now=now)
         assert counts == {done.id: (1, 2), 999: (0, 0)}
 
 
@@ -163,5 +163,5 @@ def test_no_schedule_means_nothing_due(app):
         person = make_participant()
         study = db.session.get(Study, person.study_id)
         assert services.due_for(person) == []
-        assert services.post_treatment_key(study) is None
-        assert services.completion_by_timepoint(study) == []
+        assert completion.post_treatment_key(study) is None
+        assert completion.completion_by_timepoint(study) == []
