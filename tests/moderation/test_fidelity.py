@@ -171,6 +171,8 @@ def test_the_page_for_researchers_and_clinicians(app, data):
     assert rows[0][:8] == ["All moderators", "6", "2", "1", "2", "1", "1", "40 %"]
     assert rows[0][9] == "3.0 h" and rows[0][11] == "1.5 h"
     assert signed_in(app, CLINICIAN).get("/moderation/fidelity").status_code == 200
+    unknown = researcher.get("/moderation/fidelity?study=999")  # one study: no choice shown
+    assert "Not a valid choice" in text_of(unknown) and table_rows(unknown.data) == []
     bad = researcher.get("/moderation/fidelity?start=2026-03-10&end=2026-03-01")
     assert "The start date must be on or before the end date." in text_of(bad)
     assert table_rows(bad.data) == []
