@@ -52,9 +52,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     login_manager.session_protection = None  # server-side sessions do this job (core.sessions)
 
-    from core import sessions
+    from core import sessions, transactions
 
     sessions.init_app(app)
+    transactions.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,0 +1,90 @@
+"""``core.transactions``: a request that wrote nothing ends with COMMIT on PostgreSQL, so the
+connection keeps its prepared statements; a request that wrote, left changes pending or
+failed still ends with ROLLBACK, so nothing half-done is kept."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from core.extensions import db
+from core.models import SiteSetting
+
+
+def _routes(app) -> None:
+    """Views that write and then return without committing (a bug, or a view giving up)."""
+
+    def flushed():
+        db.session.add(SiteSetting(key="flushed", value=1))
+        db.session.flush()
+        return "ok"
+
+    def pending():
+        db.session.execute(select(SiteSetting)).all()
+        db.session.add(SiteSetting(key="pending", value=1))
+        return "ok"
+
+    def raw():
+        db.session.execute(text("INSERT INTO site_setting (key, value, updated_at) "
+                                "VALUES ('raw', '1', CURRENT_TIMESTAMP)"))
+        db.session.execute(select(SiteSetting)).all()
+        return "ok"
+
+    def failed():
+        db.session.add(SiteSetting(key="failed", value=1))
+        db.session.flush()
+        raise RuntimeError("the view failed after writing")
+
+    def committed():
+        db.session.add(SiteSetting(key="committed", value=1))
+        db.session.commit()
+        db.session.execute(select(SiteSetting)).all()
+        return "ok"
+
+    for view in (flushed, pending, raw, failed, committed):
+        app.add_url_rule(f"/test-transactions/{view.__name__}", view.__name__, view)
+
+
+def _keys(app) -> set[str]:
+    with app.app_context():
+        return set(db.session.scalars(select(SiteSetting.key)))
+
+
+def test_a_request_that_wrote_without_committing_keeps_nothing(app):
+    """Flushed rows, pending objects, raw SQL writes and a failed view all roll back; a
+    commit the view made itself stays."""
+    _routes(app)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    for name in ("flushed", "pending", "raw", "committed"):
+        assert client.get(f"/test-transactions/{name}").status_code == 200, name
+    assert client.get("/test-transactions/failed").status_code == 500
+    assert _keys(app) == {"committed"}
+
+
+def test_a_read_only_request_keeps_the_prepared_statements(app, client):
+    """psycopg prepares a statement the fifth time a connection runs it and forgets it on
+    ROLLBACK: after read-only requests the pooled connection holds prepared statements."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+    for _ in range(8):
+        assert client.get("/healthz").status_code == 200
+    with app.app_context():
+        prepared = db.session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+    assert prepared >= 1
+
+
+def test_a_read_only_request_after_a_write_in_an_earlier_request_still_commits(app, client):
+    """The 'wrote' mark belongs to one transaction: a request that committed a write does
+    not make the next read-only one roll back (and lose the prepared statements)."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+    _routes(app)
+    assert client.get("/test-transactions/committed").status_code == 200
+    assert client.get("/test-transactions/flushed").status_code == 200  # rolled back
+    for _ in range(8):
+        assert client.get("/healthz").status_code == 200
+    with app.app_context():
+        prepared = db.session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+    assert prepared >= 1
+    assert _keys(app) == {"committed"}
