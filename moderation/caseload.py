@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, bindparam, case, func, or_, select
+from sqlalchemy import Row, Select, bindparam, case, func, or_, select
 
 from core.clock import utcnow
 from core.events import ActivityEvent
@@ -36,7 +36,6 @@ from core.extensions import db
 from core.models import Participant, User
 from core.names import display_key
 from core.roles import MODERATORS, Role
-from core.sms import SmsMessage
 from moderation.care_models import CheckInTask, ModeratorMessage
 from moderation.caseload_figures import (
     Library,
@@ -55,7 +54,7 @@ from modules.models import Award
 from outcomes.models import Arm, Withdrawal
 from outcomes.participants import may_contact
 from outcomes.prompts.models import PlannedPrompt
-from outcomes.prompts.services import DELIVERED
+from outcomes.prompts.services import response_counts
 
 #: traffic-light bands of days since last activity: (under this many days, colour, label)
 BANDS = ((2, "green", "Active in the last 2 days"), (7, "amber", "Active in the last week"),
@@ -344,15 +343,9 @@ def _sms_rates(kind: str, params: dict[str, Any]) -> dict[int, tuple[int, int]]:
 
 @cache
 def _sms_query(kind: str) -> Select[Any]:
-    answered = PlannedPrompt.answered_at.is_not(None)
-    return (select(PlannedPrompt.participant_id, func.sum(case((answered, 1), else_=0)),
-                   func.count(PlannedPrompt.id))
-            .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
-            .where(PlannedPrompt.participant_id.in_(_who(kind)),
-                   PlannedPrompt.planned_at >= bindparam("sms_from"),
-                   or_(answered, and_(SmsMessage.status.in_(DELIVERED),
-                                      PlannedPrompt.expires_at <= bindparam("now"))))
-            .group_by(PlannedPrompt.participant_id))
+    return response_counts(bindparam("now")).where(
+        PlannedPrompt.participant_id.in_(_who(kind)),
+        PlannedPrompt.planned_at >= bindparam("sms_from"))
 
 
 def _arms(arm_ids: set[int]) -> dict[int, Arm]:

@@ -41,14 +41,19 @@ SCHEDULE = "outcomes.assessments.schedule"
 
 def optional(module: str, name: str) -> Callable[..., Any] | None:
     """``module.name`` if that package is installed, else None. Only a missing module is
-    forgiven: an error inside an installed one still raises."""
+    forgiven: an error inside an installed one still raises, and so does an installed one
+    without ``name`` (a renamed or moved function must not vanish from the figures)."""
     try:
         found = importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
             return None
         raise
-    return getattr(found, name, None)
+    try:
+        return getattr(found, name)
+    except AttributeError:
+        raise AttributeError(f"{module} is installed but has no {name!r}: the adherence "
+                             "figures read it (outcomes.adherence.sources)") from None
 
 
 def _call(function: Callable[..., Any], *args: Any, **options: Any) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core import audit, settings
@@ -576,18 +576,10 @@ def response_rates(participant_ids: Iterable[int], *, start: datetime | None = N
     prompts still open. Answered: a readable answer before expiry (late ones are not).
     """
     ids = list(participant_ids)
-    now = now or utcnow()
     result = {pid: (0, 0) for pid in ids}
     if not ids:
         return result
-    answered = PlannedPrompt.answered_at.is_not(None)
-    query = (select(PlannedPrompt.participant_id, func.sum(case((answered, 1), else_=0)),
-                    func.count(PlannedPrompt.id))
-             .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
-             .where(PlannedPrompt.participant_id.in_(ids),
-                    or_(answered, and_(SmsMessage.status.in_(DELIVERED),
-                                       PlannedPrompt.expires_at <= now)))
-             .group_by(PlannedPrompt.participant_id))
+    query = response_counts(now or utcnow()).where(PlannedPrompt.participant_id.in_(ids))
     if start is not None:
         query = query.where(PlannedPrompt.planned_at >= start)
     if end is not None:
@@ -595,6 +587,19 @@ def response_rates(participant_ids: Iterable[int], *, start: datetime | None = N
     for pid, done, delivered in db.session.execute(query):
         result[pid] = (int(done or 0), int(delivered))
     return result
+
+
+def response_counts(now: Any) -> Select[Any]:
+    """(participant id, answered, delivered) per participant over the prompts that count,
+    as ``response_rates`` defines them; callers add which people and which days. ``now`` is
+    a datetime or a ``bindparam`` (the moderator caseload builds its query once)."""
+    answered = PlannedPrompt.answered_at.is_not(None)
+    return (select(PlannedPrompt.participant_id, func.sum(case((answered, 1), else_=0)),
+                   func.count(PlannedPrompt.id))
+            .join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
+            .where(or_(answered, and_(SmsMessage.status.in_(DELIVERED),
+                                      PlannedPrompt.expires_at <= now)))
+            .group_by(PlannedPrompt.participant_id))
 
 
 @dataclass(frozen=True)

@@ -402,7 +402,8 @@ def test_without_the_sms_package_answers_are_counted_from_events(ctx, monkeypatc
 
 def test_optional_forgives_only_a_missing_package():
     assert sources.optional("outcomes.no_such_package.services", "x") is None
-    assert sources.optional("outcomes.participants", "no_such_name") is None
+    with pytest.raises(AttributeError, match="outcomes.participants is installed but has no"):
+        sources.optional("outcomes.participants", "no_such_name")
     assert sources.optional("outcomes.participants", "withdraw") is not None
 
 
