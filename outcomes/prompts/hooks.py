@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from core import sms
 from core.events import register_kind
-from outcomes.prompts import services
+from outcomes.prompts import replies
 
 register_kind("sms_answered", "Answered an SMS prompt")
 register_kind("sms_reply_unreadable", "Sent an SMS reply that could not be read")
 
-sms.register_inbound_handler(services.handle_reply)
-sms.register_opt_out_handler(services.on_opt_change)
-sms.register_help_text(services.help_text)
+sms.register_inbound_handler(replies.handle_reply)
+sms.register_opt_out_handler(replies.on_opt_change)
+sms.register_help_text(replies.help_text)

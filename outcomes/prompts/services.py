@@ -1,4 +1,4 @@
-"""The SMS symptom-prompt protocol at work: planning, expiry, replies, STOP, figures.
+"""The SMS symptom-prompt protocol at work: planning, expiry and figures.
 
 - :func:`plan_due` (the ``sms.plan`` job) makes a ``PlannedPrompt`` row for every prompt
   due within the look-ahead, for every participant who may get prompts, and queues its
@@ -8,8 +8,7 @@
   without SMS, consent cleared). It works in bulk: about a dozen statements whatever
   the number of participants (a few more per thousand texts, for long IN lists).
 - :func:`expire_due` (the ``sms.expire`` job) closes unanswered prompts at their expiry.
-- :func:`handle_reply` is the inbound handler ``core.sms`` calls for each ordinary text.
-- :func:`on_opt_change` counts STOP as an SMS withdrawal; :func:`help_text` answers HELP.
+- Replies, STOP, START and HELP are ``outcomes.prompts.replies``.
 - :func:`response_rates` and :func:`sms_answers_for` are the read side.
 
 Transaction contract: functions that change something flush and never commit; the
@@ -29,29 +28,20 @@ from flask import current_app
 from sqlalchemy import Select, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core import audit, settings
 from core import sms as gateway
 from core.clock import utcnow
-from core.events import record_event
 from core.extensions import db
 from core.models import Participant, User
 from core.sms.models import SmsMessage
 from core.sms.outbox import Outgoing, cancel_many, queue_many
 from outcomes import participants as path
-from outcomes import scoring
-from outcomes.instruments import get as get_instrument
-from outcomes.models import Arm, Study, Withdrawal
+from outcomes.models import Arm, Withdrawal
 from outcomes.prompts import planner
 from outcomes.prompts.models import (
-    ANSWERED,
-    LATE,
-    UNREADABLE,
     PlannedPrompt,
     PromptReply,
-    SmsOptChange,
     SmsProtocolVersion,
 )
-from outcomes.prompts.parsing import Parsed, parse_reply
 from outcomes.prompts.protocol import Prompt, Protocol, read_protocol
 from outcomes.services import features_for
 
@@ -59,9 +49,6 @@ from outcomes.services import features_for
 WENT_OUT = ("sending", "unknown", "queued", "sent", "delivered", "undelivered")
 #: outbound statuses that count as delivered in the response rate
 DELIVERED = ("queued", "sent", "delivered")
-#: a readable reply this long after a prompt expired is still stored (as late)
-LATE_WINDOW = timedelta(hours=12)
-STOP_REASON = "Texted STOP: opted out of text messages (recorded automatically)."
 
 
 # --------------------------------------------------------------------------- who gets prompts
@@ -315,7 +302,7 @@ def _queue_reminders(now: datetime, verdicts: _Verdicts) -> int:
         .order_by(PlannedPrompt.id)).all()
     texts, row_of = [], {}
     for row_id, version_id, prompt_key, reminder_at, *facts in rows:
-        prompt = _protocol_of_version(version_id).prompt(prompt_key)
+        prompt = protocol_of_version(version_id).prompt(prompt_key)
         if prompt is None or prompt.reminder is None or verdicts.reason(Recipient(*facts)):
             continue
         texts.append(Outgoing(facts[0], prompt.reminder.text, "reminder", f"reminder:{row_id}",
@@ -365,24 +352,15 @@ def expire_due(now: datetime | None = None) -> int:
         PlannedPrompt.expired_at.is_(None))))
     for row in due:
         row.expired_at = now
-        _cancel_reminder(row)
+        cancel_reminder(row)
     db.session.flush()
     return len(due)
 
 
-def _cancel_reminder(row: PlannedPrompt) -> None:
-    if row.reminder_message_id is not None:
-        message = db.session.get(SmsMessage, row.reminder_message_id)
-        if message is not None:
-            gateway.cancel(message)
-
-
-# --------------------------------------------------------------------------- replies
-
 _protocol_cache: dict[tuple[int, str], Protocol] = {}
 
 
-def _protocol_of_version(version_id: int) -> Protocol:
+def protocol_of_version(version_id: int) -> Protocol:
     """A stored version never changes, so its reading is kept for the process (keyed by
     its text too, as a test database reuses ids)."""
     row = db.session.get(SmsProtocolVersion, version_id)
@@ -392,176 +370,11 @@ def _protocol_of_version(version_id: int) -> Protocol:
     return _protocol_cache[key]
 
 
-def _prompt_of(row: PlannedPrompt) -> Prompt | None:
-    return _protocol_of_version(row.protocol_version_id).prompt(row.prompt_key)
-
-
-def _sent_prompts(participant_id: int):
-    return (select(PlannedPrompt).join(SmsMessage, SmsMessage.id == PlannedPrompt.message_id)
-            .where(PlannedPrompt.participant_id == participant_id,
-                   PlannedPrompt.answered_at.is_(None), SmsMessage.status.in_(WENT_OUT))
-            .order_by(PlannedPrompt.planned_at.desc(), PlannedPrompt.id.desc()).limit(1))
-
-
-def open_prompt(participant_id: int, now: datetime) -> PlannedPrompt | None:
-    """The participant's most recent prompt that went out and is neither answered nor
-    expired."""
-    return db.session.scalar(_sent_prompts(participant_id).where(
-        PlannedPrompt.expires_at > now, PlannedPrompt.expired_at.is_(None),
-        PlannedPrompt.planned_at <= now))
-
-
-def _late_prompt(participant_id: int, now: datetime) -> PlannedPrompt | None:
-    return db.session.scalar(_sent_prompts(participant_id).where(
-        PlannedPrompt.expires_at <= now, PlannedPrompt.expires_at > now - LATE_WINDOW))
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What a reply says, as stored: value, score and the rule that made the score."""
-
-    value: Any
-    score: float | None
-    scoring: str | None
-    #: what feedback rules compare: the scale value, True/False, or the instrument total
-    feedback_value: float | bool | None
-
-
-def _reading(prompt: Prompt, parsed: Parsed) -> Reading:
-    answer, value = prompt.answer, parsed.value
-    if answer.type == "yesno":
-        return Reading(value, 1.0 if value else 0.0, None, value)
-    if answer.type == "scale":
-        return Reading(value, float(value), None, value)
-    if answer.instrument:
-        instrument = get_instrument(answer.instrument)
-        result = scoring.score(instrument, {number: digit for number, digit
-                                            in zip(instrument.item_numbers, value, strict=True)})
-        return Reading(value, result.total, result.scoring_rule, result.total)
-    return Reading(value, float(sum(value)), f"sum of {answer.count} digits", sum(value))
-
-
-def feedback_text(prompt: Prompt, participant: Participant, value: float | bool | None) -> str:
-    """The first matching feedback rule's text, with a link to its module step when the
-    participant's arm has modules; "" when no rule matches."""
-    if value is None:
-        return ""
-    for rule in prompt.feedback:
-        if rule.matches(value):
-            if rule.step and features_for(participant.user).get("modules"):
-                base = current_app.config["PUBLIC_URL"].rstrip("/")
-                return f"{rule.text} {base}/modules/{rule.step}"
-            return rule.text
-    return ""
-
-
-def _store_reply(row: PlannedPrompt, message: SmsMessage, status: str, *, value: Any = None,
-                 reading: Reading | None = None, problem: str | None = None) -> PromptReply:
-    sent = db.session.get(SmsMessage, row.message_id)
-    start = (sent.sent_at if sent is not None and sent.sent_at else row.planned_at)
-    received = message.created_at or utcnow()
-    reply = PromptReply(prompt_id=row.id, participant_id=row.participant_id,
-                        prompt_key=row.prompt_key, status=status,
-                        value=reading.value if reading else value,
-                        score=reading.score if reading and status == ANSWERED else None,
-                        scoring=reading.scoring if reading and status == ANSWERED else None,
-                        problem=problem, received_at=received,
-                        latency_seconds=max(0, int((received - start).total_seconds())),
-                        inbound_message_id=message.id, prompt_message_id=row.message_id)
-    db.session.add(reply)
-    message.in_reply_to_id = row.message_id
-    db.session.flush()
-    return reply
-
-
-def _answer_in_time(row: PlannedPrompt, prompt: Prompt, participant: Participant,
-                    message: SmsMessage, parsed: Parsed) -> str:
-    if not parsed.ok:
-        _store_reply(row, message, UNREADABLE, value=parsed.value, problem=parsed.status)
-        record_event(participant, "sms_reply_unreadable", at=message.created_at,
-                     prompt=row.prompt_key, problem=parsed.status)
-        if row.help_sent_at is not None:
-            return ""  # one help text per prompt; later unreadable replies are only stored
-        row.help_sent_at = message.created_at or utcnow()
-        return prompt.help
-    reading = _reading(prompt, parsed)
-    reply = _store_reply(row, message, ANSWERED, reading=reading)
-    row.answered_at = reply.received_at
-    _cancel_reminder(row)
-    record_event(participant, "sms_answered", at=reply.received_at, prompt=row.prompt_key,
-                 value=reading.value, late=False)
-    return feedback_text(prompt, participant, reading.feedback_value)
-
-
-def handle_reply(message: SmsMessage) -> str | None:
-    """``core.sms`` inbound handler: match a text to the participant's most recent open
-    prompt, store and score the answer, and return the reply (feedback, the help text, a
-    late note or ""). None when there is no prompt to answer (the text is unsolicited)."""
-    if message.participant_id is None:
-        return None
-    participant = db.session.get(Participant, message.participant_id)
-    now = message.created_at or utcnow()
-    row = open_prompt(participant.id, now)
-    if row is not None:
-        prompt = _prompt_of(row)
-        if prompt is not None:
-            return _answer_in_time(row, prompt, participant, message,
-                                   parse_reply(message.body, prompt.answer))
-    row = _late_prompt(participant.id, now)
-    prompt = _prompt_of(row) if row is not None else None
-    if row is None or prompt is None:
-        return None
-    parsed = parse_reply(message.body, prompt.answer)
-    if not parsed.ok:
-        return None  # not an answer to the closed prompt: the moderators' inbox has it
-    _store_reply(row, message, LATE, reading=_reading(prompt, parsed))
-    record_event(participant, "sms_answered", at=now, prompt=row.prompt_key, value=parsed.value,
-                 late=True)
-    return _protocol_of_version(row.protocol_version_id).late_reply
-
-
-# --------------------------------------------------------------------------- STOP, START, HELP
-
-def _last_change(participant: Participant) -> SmsOptChange | None:
-    return db.session.scalar(select(SmsOptChange).where(
-        SmsOptChange.participant_id == participant.id)
-        .order_by(SmsOptChange.at.desc(), SmsOptChange.id.desc()).limit(1))
-
-
-def on_opt_change(participant: Participant, keyword: str) -> None:
-    """``core.sms`` opt-out handler: STOP is counted as a withdrawal from text messages
-    (a ``Withdrawal`` of kind ``sms``, once per opt-out) without clearing ``sms_consent``,
-    so START can resume prompts; START is recorded. Flushes."""
-    last = _last_change(participant)
-    now = utcnow()
-    if keyword == "stop":
-        if last is not None and last.keyword == "stop":
-            return  # the same opt-out, reported again (STOP twice, or Twilio's 21610)
-        withdrawal = Withdrawal(participant_id=participant.id, kind="sms", at=now,
-                                reason=STOP_REASON, recorded_by_id=None, recorded_at=now)
-        db.session.add(withdrawal)
-        db.session.flush()
-        db.session.add(SmsOptChange(participant_id=participant.id, keyword="stop", at=now,
-                                    withdrawal_id=withdrawal.id))
-        audit.record("participant.withdrawn", actor=None, target=participant, kind="sms",
-                     withdrawal_id=withdrawal.id, at=now.date().isoformat(), via="sms_stop")
-    elif keyword == "start" and last is not None and last.keyword == "stop":
-        db.session.add(SmsOptChange(participant_id=participant.id, keyword="start", at=now))
-    db.session.flush()
-
-
-def help_text(participant: Participant | None) -> str:
-    """``core.sms`` HELP provider: the study's contact and the crisis lines."""
-    study = db.session.get(Study, participant.study_id) if participant is not None else None
-    values = settings.get_all()
-    contact = (study.contact if study is not None and study.contact else
-               values["study_contact"])
-    lines = [f"{study.name if study else values['site_name']}: {contact}"]
-    crisis = [f"{r['name']}: {r['phone']}" for r in values["crisis_resources"] if r.get("phone")]
-    if crisis:
-        lines.append("If you need help now: " + "; ".join(crisis[:3]) + ".")
-    lines.append("Reply STOP to stop texts.")
-    return "\n".join(lines)
+def cancel_reminder(row: PlannedPrompt) -> None:
+    if row.reminder_message_id is not None:
+        message = db.session.get(SmsMessage, row.reminder_message_id)
+        if message is not None:
+            gateway.cancel(message)
 
 
 # --------------------------------------------------------------------------- read side
@@ -638,7 +451,7 @@ def sms_answers_for(participant: Participant, limit: int = 50) -> list[SmsAnswer
         .order_by(PromptReply.received_at.desc(), PromptReply.id.desc()).limit(limit)).all()
     answers = []
     for reply, version_id in rows:
-        prompt = _protocol_of_version(version_id).prompt(reply.prompt_key)
+        prompt = protocol_of_version(version_id).prompt(reply.prompt_key)
         answers.append(SmsAnswer(reply.prompt_key, prompt.label if prompt else reply.prompt_key,
                                  reply.status, _shown(reply, prompt), reply.received_at,
                                  reply.latency_seconds))
