@@ -55,6 +55,10 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
         "KINSHIP_ALLOW_SQLITE": _flag("KINSHIP_ALLOW_SQLITE"),
+        # psycopg prepares a statement once a connection has run it this many times
+        # (core.transactions); "off" for PgBouncer in transaction mode before 1.22
+        "DATABASE_PREPARE_THRESHOLD": _prepare_threshold(
+            os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")),
         "KINSHIP_DEMO": _flag("KINSHIP_DEMO"),
         "KINSHIP_HTTPS": https,
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
@@ -101,6 +105,20 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }
+
+
+def _prepare_threshold(value: str) -> int | None:
+    value = value.strip().lower()
+    if value in {"off", "none", "no", "false"}:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"DATABASE_PREPARE_THRESHOLD must be a whole number or 'off', "
+                         f"not {value!r}") from None
+    if number < 0:
+        raise ValueError("DATABASE_PREPARE_THRESHOLD must not be negative")
+    return number
 
 
 def normalise_database_url(url: str) -> str:

@@ -3,7 +3,9 @@
 SQLite (the embedded default): WAL journal, a busy timeout, foreign keys on,
 and every transaction opened with ``BEGIN IMMEDIATE`` so read-then-write
 transactions never fail with "database is locked" half-way (they wait for the
-write lock at the start instead). PostgreSQL: psycopg 3, pre-ping.
+write lock at the start instead). PostgreSQL: psycopg 3, pre-ping, and psycopg's
+prepared statements after ``DATABASE_PREPARE_THRESHOLD`` runs (``off`` for PgBouncer in
+transaction mode before 1.22; see ``core.transactions``).
 
 SQLite's own wait for that lock is unfair: its busy handler sleeps up to 100 ms
 between tries, so under several writer processes a waiting one keeps losing the
@@ -97,6 +99,10 @@ def configure_engine(app: Flask) -> None:
         options["connect_args"] = connect_args
     else:
         options.setdefault("pool_pre_ping", True)
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args.setdefault("prepare_threshold",
+                                app.config.get("DATABASE_PREPARE_THRESHOLD", 5))
+        options["connect_args"] = connect_args
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 

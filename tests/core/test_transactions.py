@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 
+from core import create_app
+from core.config import _prepare_threshold
 from core.extensions import db
 from core.models import SiteSetting
 
@@ -88,3 +90,36 @@ def test_a_read_only_request_after_a_write_in_an_earlier_request_still_commits(a
         prepared = db.session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
     assert prepared >= 1
     assert _keys(app) == {"committed"}
+
+
+def test_prepared_statements_can_be_turned_off(app, tmp_path):
+    """``DATABASE_PREPARE_THRESHOLD=off`` (PgBouncer in transaction mode before 1.22): the
+    same read-only requests leave no prepared statement behind."""
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+    from tests.conftest import _test_config
+
+    other = create_app({**_test_config(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path),
+                        "DATABASE_PREPARE_THRESHOLD": None})
+    client = other.test_client()
+    for _ in range(8):
+        assert client.get("/healthz").status_code == 200
+    with other.app_context():
+        prepared = db.session.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+        db.session.remove()
+        db.engine.dispose()
+    assert prepared == 0
+
+
+@pytest.mark.parametrize(("value", "threshold"), [("5", 5), (" 0 ", 0), ("off", None),
+                                                   ("None", None)])
+def test_the_prepare_threshold_setting_is_read(value, threshold):
+    assert _prepare_threshold(value) == threshold
+
+
+@pytest.mark.parametrize(("value", "problem"), [("often", "whole number or 'off'"),
+                                                 ("-1", "must not be negative"),
+                                                 ("", "whole number")])
+def test_a_bad_prepare_threshold_is_named(value, problem):
+    with pytest.raises(ValueError, match=problem):
+        _prepare_threshold(value)
