@@ -15,13 +15,15 @@ Gunicorn runs with ``platform/gunicorn.conf.py`` (its worker count unless ``--wo
 
 The load generator is a small threaded HTTP client (``http.client``; gunicorn's sync
 workers close each connection, so keep-alive is attempted and reconnects are counted in
-the time). Every virtual user signs in through the login form (CSRF token, session cookie;
-the clinician types the two-step code demo mode shows on the page). Pages: ``endpoint``
-(``/healthz``, one ``SELECT 1``, the baseline), ``home`` (``/modules/today``, where a
-randomised participant's home leads), ``step`` (a module step), ``forum`` (the feed) and
-``dashboard`` (the clinician's caseload, about 100 people). ``help`` (the crisis page,
-signed in: one settings read) is measured too, without a goal: the cost every signed-in
-page pays (session, consent and two-step checks, navigation, layout) before its own work.
+the time). Its ramps and paced runs are spread over ``PACERS`` processes, so the client's
+own GIL does not cap the baseline. Every virtual user signs in through the login form
+(CSRF token, session cookie; the clinician types the two-step code demo mode shows on the
+page). Pages: ``endpoint`` (``/healthz``, one ``SELECT 1``, the baseline), ``home``
+(``/modules/today``, where a randomised participant's home leads), ``step`` (a module
+step), ``forum`` (the feed) and ``dashboard`` (the clinician's caseload, about 100
+people). ``help`` (the crisis page, signed in: one settings read) is measured too, without
+a goal: the cost every signed-in page pays (session, consent and two-step checks,
+navigation, layout) before its own work.
 
 Figures: for each page, throughput as closed-loop concurrency ramps 1, 2, 4, 8, 16, 32
 (``--step`` seconds each; saturation = the best), then p95 latency with requests paced at
@@ -239,16 +241,38 @@ def hit(client: Client, path: str, tally: Tally, started: float) -> None:
 
 
 def closed_loop(clients: list[Client], paths: list[str], seconds: float) -> Tally:
-    """Each client requests its path again as soon as the last answer came."""
-    tally, deadline = Tally(), time.perf_counter() + seconds
+    """Each client requests its path again as soon as the last answer came; the clients are
+    spread over up to ``PACERS`` processes (one Python process's threads queue for the GIL
+    at the baseline's 1,000 rps and would cap it)."""
+    global _LOOP_WORK
+    users = [(client, paths[n % len(paths)]) for n, client in enumerate(clients)]
+    count = min(PACERS, len(users))
+    begin = time.perf_counter() + 0.3  # every process starts at once (the same clock)
+    _LOOP_WORK = ([users[n::count] for n in range(count)], begin, begin + seconds)
+    with multiprocessing.get_context("fork").Pool(count) as pool:
+        parts = pool.map(_loop_share, range(count))
+    tally = Tally()
+    for times, errors in parts:
+        tally.times.extend(times)
+        tally.errors.extend(errors)
+    return tally
 
-    def user(index: int) -> None:
-        client, path = clients[index % len(clients)], paths[index % len(paths)]
+
+_LOOP_WORK: tuple = ()
+
+
+def _loop_share(index: int) -> tuple[list[float], list[str]]:
+    shares, begin, deadline = _LOOP_WORK
+    users, tally = shares[index], Tally()
+    time.sleep(max(0.0, begin - time.perf_counter()))
+
+    def user(n: int) -> None:
+        client, path = users[n]
         while time.perf_counter() < deadline:
             hit(client, path, tally, time.perf_counter())
 
-    run_threads(user, len(clients))
-    return tally
+    run_threads(user, len(users))
+    return tally.times, tally.errors
 
 
 def paced(clients: list[Client], path: str, rate: float, seconds: float) -> Tally:
