@@ -244,13 +244,20 @@ def closed_loop(clients: list[Client], paths: list[str], seconds: float) -> Tall
     """Each client requests its path again as soon as the last answer came; the clients are
     spread over up to ``PACERS`` processes (one Python process's threads queue for the GIL
     at the baseline's 1,000 rps and would cap it)."""
-    global _LOOP_WORK
     users = [(client, paths[n % len(paths)]) for n, client in enumerate(clients)]
     count = min(PACERS, len(users))
     begin = time.perf_counter() + 0.3  # every process starts at once (the same clock)
-    _LOOP_WORK = ([users[n::count] for n in range(count)], begin, begin + seconds)
+    return in_processes(_loop_share, count,
+                        ([users[n::count] for n in range(count)], begin, begin + seconds))
+
+
+def in_processes(share, count: int, work: tuple) -> Tally:
+    """Run ``share(index)`` in ``count`` forked processes, each reading ``work`` (left in
+    ``_WORK`` for the fork to copy: clients hold sockets, which do not pickle); one tally."""
+    global _WORK
+    _WORK = work
     with multiprocessing.get_context("fork").Pool(count) as pool:
-        parts = pool.map(_loop_share, range(count))
+        parts = pool.map(share, range(count))
     tally = Tally()
     for times, errors in parts:
         tally.times.extend(times)
@@ -258,11 +265,11 @@ def closed_loop(clients: list[Client], paths: list[str], seconds: float) -> Tall
     return tally
 
 
-_LOOP_WORK: tuple = ()
+_WORK: tuple = ()
 
 
 def _loop_share(index: int) -> tuple[list[float], list[str]]:
-    shares, begin, deadline = _LOOP_WORK
+    shares, begin, deadline = _WORK
     users, tally = shares[index], Tally()
     time.sleep(max(0.0, begin - time.perf_counter()))
 
@@ -281,25 +288,15 @@ def paced(clients: list[Client], path: str, rate: float, seconds: float) -> Tall
     cores: its threads queue for the GIL, and runs 4 and 5 showed that queueing as the
     baseline's own p95 (45 to 164 ms). Latency counts from the send, not from the planned
     arrival: a backlog would be the client's lag, not the server's."""
-    global _PACED_WORK
     shares = [share for share in (clients[n::PACERS] for n in range(PACERS)) if share]
-    _PACED_WORK = (shares, path, rate, seconds, time.perf_counter() + 0.5)
-    with multiprocessing.get_context("fork").Pool(len(shares)) as pool:
-        parts = pool.map(_paced_share, range(len(shares)))
-    tally = Tally()
-    for times, errors in parts:
-        tally.times.extend(times)
-        tally.errors.extend(errors)
-    return tally
-
-
-_PACED_WORK: tuple = ()
+    return in_processes(_paced_share, len(shares),
+                        (shares, path, rate, seconds, time.perf_counter() + 0.5))
 
 
 def _paced_share(index: int) -> tuple[list[float], list[str]]:
     """One pacing process: every ``len(shares)``-th request of the common schedule
     (``perf_counter`` is the system's monotonic clock, the same in every process)."""
-    shares, path, rate, seconds, begin = _PACED_WORK
+    shares, path, rate, seconds, begin = _WORK
     clients, step = shares[index], len(shares)
     tally, counter, lock = Tally(), iter(range(index, 10**9, step)), threading.Lock()
     last = int(rate * seconds)

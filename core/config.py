@@ -109,6 +109,8 @@ def load_config(instance_path: Path) -> dict[str, Any]:
 
 def _prepare_threshold(value: str) -> int | None:
     value = value.strip().lower()
+    if not value:  # set but empty: the default, as for every other number here
+        return 5
     if value in {"off", "none", "no", "false"}:
         return None
     try:

@@ -47,6 +47,11 @@ def _routes(app) -> None:
         app.add_url_rule(f"/test-transactions/{view.__name__}", view.__name__, view)
 
 
+def _postgresql_only(app) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip(reason="PostgreSQL only: SQLite has no server-side prepared statements")
+
+
 def _keys(app) -> set[str]:
     with app.app_context():
         return set(db.session.scalars(select(SiteSetting.key)))
@@ -64,11 +69,11 @@ def test_a_request_that_wrote_without_committing_keeps_nothing(app):
     assert _keys(app) == {"committed"}
 
 
+@pytest.mark.postgres_only
 def test_a_read_only_request_keeps_the_prepared_statements(app, client):
     """psycopg prepares a statement the fifth time a connection runs it and forgets it on
     ROLLBACK: after read-only requests the pooled connection holds prepared statements."""
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+    _postgresql_only(app)
     for _ in range(8):
         assert client.get("/healthz").status_code == 200
     with app.app_context():
@@ -76,11 +81,11 @@ def test_a_read_only_request_keeps_the_prepared_statements(app, client):
     assert prepared >= 1
 
 
+@pytest.mark.postgres_only
 def test_a_read_only_request_after_a_write_in_an_earlier_request_still_commits(app, client):
     """The 'wrote' mark belongs to one transaction: a request that committed a write does
     not make the next read-only one roll back (and lose the prepared statements)."""
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+    _postgresql_only(app)
     _routes(app)
     assert client.get("/test-transactions/committed").status_code == 200
     assert client.get("/test-transactions/flushed").status_code == 200  # rolled back
@@ -92,11 +97,11 @@ def test_a_read_only_request_after_a_write_in_an_earlier_request_still_commits(a
     assert _keys(app) == {"committed"}
 
 
+@pytest.mark.postgres_only
 def test_prepared_statements_can_be_turned_off(app, tmp_path):
     """``DATABASE_PREPARE_THRESHOLD=off`` (PgBouncer in transaction mode before 1.22): the
     same read-only requests leave no prepared statement behind."""
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        pytest.skip("PostgreSQL only: SQLite has no server-side prepared statements")
+    _postgresql_only(app)
     from tests.conftest import _test_config
 
     other = create_app({**_test_config(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path),
@@ -111,15 +116,15 @@ def test_prepared_statements_can_be_turned_off(app, tmp_path):
     assert prepared == 0
 
 
-@pytest.mark.parametrize(("value", "threshold"), [("5", 5), (" 0 ", 0), ("off", None),
-                                                   ("None", None)])
+@pytest.mark.parametrize(("value", "threshold"), [("5", 5), (" 0 ", 0), ("", 5),
+                                                   ("off", None), ("None", None)])
 def test_the_prepare_threshold_setting_is_read(value, threshold):
     assert _prepare_threshold(value) == threshold
 
 
 @pytest.mark.parametrize(("value", "problem"), [("often", "whole number or 'off'"),
                                                  ("-1", "must not be negative"),
-                                                 ("", "whole number")])
+                                                 ("2.5", "whole number")])
 def test_a_bad_prepare_threshold_is_named(value, problem):
     with pytest.raises(ValueError, match=problem):
         _prepare_threshold(value)
