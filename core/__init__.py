@@ -74,13 +74,14 @@ def register_blueprints(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     from core.security import add_security_headers, refuse_nul_bytes
-    from core.templating import field_attrs, inject_globals, localtime
+    from core.templating import field_attrs, inject_globals, localtime, url_maker
 
     app.after_request(add_security_headers)
     app.before_request(refuse_nul_bytes)
     app.context_processor(inject_globals)
     app.add_template_filter(localtime, "localtime")
     app.add_template_global(field_attrs, "field_attrs")  # imported macros see globals only
+    app.add_template_global(url_maker, "url_maker")
 
 
 def register_errorhandlers(app: Flask) -> None:

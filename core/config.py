@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         f"sqlite:///{instance_path / 'kinship.sqlite3'}"
     )
     https = _flag("KINSHIP_HTTPS", production)
+    absolute_hours = _int("SESSION_ABSOLUTE_HOURS", 12)
     return {
         "KINSHIP_ENV": env,
         "DEBUG": _flag("FLASK_DEBUG"),
@@ -68,7 +70,12 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_NAME": "__Host-kinship" if https else "kinship",
         "REMEMBER_COOKIE_SECURE": https,
         "SESSION_IDLE_MINUTES": _int("SESSION_IDLE_MINUTES", 30),
-        "SESSION_ABSOLUTE_HOURS": _int("SESSION_ABSOLUTE_HOURS", 12),
+        "SESSION_ABSOLUTE_HOURS": absolute_hours,
+        # the cookie ends with the longest a session row can live (core.auth.check_session
+        # enforces idle and absolute limits on the row), so it need not be re-signed and
+        # re-sent on every response
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=absolute_hours),
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "INVITE_VALID_DAYS": _int("INVITE_VALID_DAYS", 14),
         "LOGIN_MAX_FAILURES_ACCOUNT": _int("LOGIN_MAX_FAILURES_ACCOUNT", 5),
         "LOGIN_MAX_FAILURES_IP": _int("LOGIN_MAX_FAILURES_IP", 30),

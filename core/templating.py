@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app, g
+from flask import current_app, g, url_for
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,6 +36,21 @@ def field_attrs(field: Any, *, hint: str | None = None, **given: str | None) -> 
     attrs = {"aria-describedby": described, "aria-invalid": "true" if field.errors else None,
              **given}
     return {key: value for key, value in attrs.items() if value}
+
+
+#: an id no row will have, put where a list's ids go in ``url_maker``
+_URL_MARKER = 918273645546372819
+
+
+def url_maker(endpoint: str, name: str, **values: Any) -> Callable[[int], str]:
+    """A function of an integer id giving ``url_for(endpoint, **{name: id}, **values)``,
+    for lists: ``url_for`` runs once, with a marker id, instead of once per row (twenty
+    ``url_for`` calls cost more than the rest of a forum card)."""
+    url = url_for(endpoint, **{name: _URL_MARKER}, **values)
+    head, marker, tail = url.partition(str(_URL_MARKER))
+    if not marker or str(_URL_MARKER) in tail:
+        raise ValueError(f"url_maker: {endpoint}'s URL does not hold {name} once: {url}")
+    return lambda value: f"{head}{int(value)}{tail}"
 
 
 def unread_notifications() -> int:

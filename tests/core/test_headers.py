@@ -4,6 +4,8 @@ and error pages that give nothing away."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import pytest
 from flask import Flask, url_for
@@ -152,6 +154,26 @@ def test_session_cookie_is_httponly_and_lax(app, client, cast):
     assert {"httponly", "samesite", "path"} <= _attributes(cookie)
     assert "SameSite=Lax" in cookie
     assert "secure" not in _attributes(cookie)
+
+
+def test_session_cookie_ends_with_the_session_and_is_not_resent(app, client, cast):
+    """The cookie expires when the session row must end at the latest
+    (SESSION_ABSOLUTE_HOURS), and a page that changes nothing in the session sends
+    no new cookie: the row, checked on every request, keeps the idle timeout."""
+    before = datetime.now(UTC)
+    response = client.post("/login", data={"identifier": "T-0001",
+                                           "password": "correct horse battery staple"})
+    cookie = _session_cookie(response, "kinship")
+    expires = parsedate_to_datetime(re.search(r"Expires=([^;]+)", cookie).group(1))
+    lifetime = timedelta(hours=app.config["SESSION_ABSOLUTE_HOURS"])
+    assert before + lifetime - timedelta(seconds=5) <= expires
+    assert expires <= datetime.now(UTC) + lifetime + timedelta(seconds=5)
+    client.get("/help")  # shows (and so removes) the sign-in's flashed message
+    for path in ("/help", "/account", "/help"):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert not [c for c in page.headers.getlist("Set-Cookie") if c.startswith("kinship=")]
+    assert b"Sign out" in client.get("/account").data
 
 
 def test_session_cookie_is_secure_host_cookie_with_https(app, cast, monkeypatch):
