@@ -1,4 +1,5 @@
-"""Points, levels, badges and streaks, driven by the rule table in ``gamification.yaml``.
+"""Points, levels and badges, driven by the rule table in ``gamification.yaml``; streaks
+live in ``modules.streaks`` and are summed up here (``summary``).
 
 Transaction contract: functions here flush and never commit; the outermost caller commits.
 
@@ -24,7 +25,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, String, bindparam, cast, func, null, select, union_all
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,10 @@ from core.clock import utcnow
 from core.events import ActivityEvent, record_event
 from core.extensions import db
 from core.models import Participant
-from modules import activity  # noqa: F401 - registers the event kinds
+from modules import (
+    activity,  # noqa: F401 - registers the event kinds
+    streaks,
+)
 from modules.gamification_rules import (
     REASONS,
     RULES_FILE,
@@ -56,6 +59,13 @@ from modules.progress import (
     participant_zone,
     progress_counts,
 )
+from modules.streaks import (
+    STREAK_KINDS,
+    Streak,
+    active_days,
+    count_streak,
+    streak,
+)
 from outcomes.services import features_for
 
 __all__ = ["REASONS", "RULES_FILE", "STREAK_KINDS", "Badge", "BadgeView", "GameSummary",
@@ -63,13 +73,6 @@ __all__ = ["REASONS", "RULES_FILE", "STREAK_KINDS", "Badge", "BadgeView", "GameS
            "award_for_event", "award_points", "badge_status", "count_streak", "enabled",
            "evaluate_badges", "level_for", "load_rules", "recent_badges", "rules", "streak",
            "summary", "total_points"]
-
-#: events that make a day count towards a streak (forum kinds arrive with the forum)
-STREAK_KINDS = ("step_completed", "mood_logged", "quiz_answered", "action_checked",
-                "reflection_written", "post_written", "comment_written")
-
-#: how far back the first streak query looks; a longer streak costs one more query
-STREAK_WINDOW_DAYS = 70
 
 
 # --------------------------------------------------------------------------- points
@@ -192,87 +195,6 @@ def _mark_levels(participant: Participant, at: datetime) -> None:
         if _insert_award(participant.id, "level", str(level.number), 0, at):
             record_event(participant, "level_reached", at=at, level=level.number,
                          name=level.name, points=total)
-
-
-# --------------------------------------------------------------------------- streaks
-
-
-@dataclass(frozen=True)
-class Streak:
-    #: counted (active) days in the current run
-    days: int
-    #: missed days forgiven inside the run (at most one per ISO week)
-    grace_days_used: int
-    #: whether today already counts
-    active_today: bool
-
-
-def streak(participant: Participant, *, today: date | None = None) -> Streak:
-    """The participant's current run of active local days.
-
-    A day counts when the participant did any of ``STREAK_KINDS`` that day in their own
-    time zone. The run ends today, or yesterday while today is not active yet. One missed
-    day per ISO week (Monday to Sunday) is forgiven: it neither breaks nor adds to the run.
-    """
-    zone = participant_zone(participant)
-    today = today or local_date(participant)
-    floor: date | None = today - timedelta(days=STREAK_WINDOW_DAYS)
-    while True:
-        active = active_days(participant.id, STREAK_KINDS, zone, since=floor, until=today)
-        result, reached_floor = count_streak(active, today, floor)
-        if not reached_floor or floor is None:
-            return result
-        floor = None  # the run is longer than the window: look at everything
-
-
-def count_streak(active: set[date], today: date, floor: date | None = None
-                 ) -> tuple[Streak, bool]:
-    """Walk back from today over ``active`` days; also say whether the walk hit ``floor``
-    (the earliest day the caller looked at), where the answer may be incomplete."""
-    active_today = today in active
-    day = today if active_today else today - timedelta(days=1)
-    days = used = pending = 0
-    forgiven: set[tuple[int, int]] = set()
-    while floor is None or day > floor:
-        iso = day.isocalendar()
-        week = (iso.year, iso.week)
-        if day in active:
-            days, used, pending = days + 1, used + pending, 0
-        elif week not in forgiven:
-            forgiven.add(week)
-            pending += 1  # forgiven only if an active day comes before it
-        else:
-            break
-        day -= timedelta(days=1)
-    else:
-        return Streak(days, used, active_today), True
-    return Streak(days, used, active_today), False
-
-
-def active_days(participant_id: int, kinds: tuple[str, ...], zone: ZoneInfo, *,
-                since: date | None = None, until: date | None = None) -> set[date]:
-    """The local days (in ``zone``) on which the participant has events of ``kinds``."""
-    params: dict[str, Any] = {"participant_id": participant_id, "kinds": list(kinds)}
-    if since is not None:
-        params["since"] = day_start(since, zone)
-    if until is not None:
-        params["until"] = day_start(until + timedelta(days=1), zone)
-    query = _active_days_query(since is not None, until is not None)
-    return {at.astimezone(zone).date() for at in db.session.scalars(query, params)}
-
-
-@functools.cache
-def _active_days_query(since: bool, until: bool) -> Any:
-    """Built once per shape and reused with new parameters (no statement building or
-    cache-key work per request)."""
-    query = select(ActivityEvent.at).where(
-        ActivityEvent.participant_id == bindparam("participant_id"),
-        ActivityEvent.kind.in_(bindparam("kinds", expanding=True)))
-    if since:
-        query = query.where(ActivityEvent.at >= bindparam("since"))
-    if until:
-        query = query.where(ActivityEvent.at < bindparam("until"))
-    return query
 
 
 # --------------------------------------------------------------------------- badges
@@ -470,7 +392,7 @@ def _streak_and_badges(participant: Participant, limit: int = 3
     than ``STREAK_WINDOW_DAYS``, as ``streak`` does)."""
     zone = participant_zone(participant)
     today = local_date(participant)
-    floor = today - timedelta(days=STREAK_WINDOW_DAYS)
+    floor = today - timedelta(days=streaks.STREAK_WINDOW_DAYS)
     by_id = {badge.id: badge for badge in rules().badges}
     rows = db.session.execute(_streak_and_badges_query(), {
         "participant_id": participant.id, "kinds": list(STREAK_KINDS),

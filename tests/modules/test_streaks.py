@@ -9,8 +9,8 @@ import pytest
 from core import clock
 from core.events import record_event
 from core.extensions import db
-from modules import gamification, mood, services
-from modules.gamification import Streak, count_streak
+from modules import mood, services, streaks
+from modules.streaks import Streak, count_streak
 from tests.factories import make_participant
 from tests.modules.content_rows import count_queries, make_module, steps_of
 
@@ -96,11 +96,11 @@ def test_streak_from_real_activity_across_days(ctx):
     for offset, step in enumerate(steps_of(module)):
         clock.set_time(start + timedelta(days=offset))
         services.complete_step(participant, step)
-    assert gamification.streak(participant) == Streak(3, 0, True)
+    assert streaks.streak(participant) == Streak(3, 0, True)
     clock.set_time(start + timedelta(days=3))
-    assert gamification.streak(participant) == Streak(3, 0, False)
+    assert streaks.streak(participant) == Streak(3, 0, False)
     mood.log_mood(participant, 4)
-    assert gamification.streak(participant) == Streak(4, 0, True)
+    assert streaks.streak(participant) == Streak(4, 0, True)
 
 
 def test_only_engagement_events_count(ctx):
@@ -110,12 +110,12 @@ def test_only_engagement_events_count(ctx):
     noon = datetime(2026, 3, 11, 12, 0, tzinfo=UTC)
     for kind in ("login", "points_awarded", "action_planned", "badge_awarded"):
         _event_at(participant, noon, kind)
-    assert gamification.streak(participant).days == 0
+    assert streaks.streak(participant).days == 0
     for kind in ("mood_logged", "quiz_answered", "action_checked", "reflection_written"):
         participant_b = make_participant(code=f"T-{kind}", name=f"Person {kind[:8]}")
         participant_b.timezone = "UTC"
         _event_at(participant_b, noon, kind)
-        assert gamification.streak(participant_b) == Streak(1, 0, True), kind
+        assert streaks.streak(participant_b) == Streak(1, 0, True), kind
 
 
 def test_the_same_events_fall_on_different_local_days_by_time_zone(ctx):
@@ -131,8 +131,8 @@ def test_the_same_events_fall_on_different_local_days_by_time_zone(ctx):
         _event_at(participant, datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
     db.session.commit()
     # Auckland: 10 Mar 12:00 and 22:00 local; Los Angeles: 9 Mar 16:00 and 10 Mar 02:00
-    assert gamification.streak(auckland) == Streak(1, 0, True)
-    assert gamification.streak(los_angeles) == Streak(2, 0, True)
+    assert streaks.streak(auckland) == Streak(1, 0, True)
+    assert streaks.streak(los_angeles) == Streak(2, 0, True)
 
 
 def test_a_streak_is_not_broken_or_made_by_utc_midnight(ctx):
@@ -142,13 +142,13 @@ def test_a_streak_is_not_broken_or_made_by_utc_midnight(ctx):
     clock.set_time(datetime(2026, 3, 6, 6, 0, tzinfo=UTC))
     _event_at(new_york, datetime(2026, 3, 6, 4, 59, tzinfo=UTC))  # 5 Mar 23:59 local
     _event_at(new_york, datetime(2026, 3, 6, 5, 1, tzinfo=UTC))  # 6 Mar 00:01 local
-    assert gamification.streak(new_york) == Streak(2, 0, True)
+    assert streaks.streak(new_york) == Streak(2, 0, True)
     london = make_participant(code="T-0002", name="Near By")
     london.timezone = "Europe/London"  # UTC+0 in March: local midnight is UTC midnight
     _event_at(london, datetime(2026, 3, 5, 12, 0, tzinfo=UTC))
     _event_at(london, datetime(2026, 3, 5, 23, 59, tzinfo=UTC))
     _event_at(london, datetime(2026, 3, 6, 0, 1, tzinfo=UTC))
-    assert gamification.streak(london) == Streak(2, 0, True)
+    assert streaks.streak(london) == Streak(2, 0, True)
 
 
 def test_today_can_be_given(ctx):
@@ -156,13 +156,13 @@ def test_today_can_be_given(ctx):
     participant.timezone = "UTC"
     for day in (2, 3, 4):
         _event_at(participant, datetime(2026, 3, day, 12, 0, tzinfo=UTC))
-    assert gamification.streak(participant, today=date(2026, 3, 4)) == Streak(3, 0, True)
-    assert gamification.streak(participant, today=date(2026, 3, 3)) == Streak(2, 0, True)
+    assert streaks.streak(participant, today=date(2026, 3, 4)) == Streak(3, 0, True)
+    assert streaks.streak(participant, today=date(2026, 3, 3)) == Streak(2, 0, True)
 
 
 def test_a_streak_longer_than_the_first_window_is_counted_whole(ctx, monkeypatch):
     """It looks further back (one more query) when the run reaches the window's edge."""
-    monkeypatch.setattr(gamification, "STREAK_WINDOW_DAYS", 5)
+    monkeypatch.setattr(streaks, "STREAK_WINDOW_DAYS", 5)
     participant = make_participant()
     participant.timezone = "UTC"
     for back in range(12):
@@ -170,6 +170,6 @@ def test_a_streak_longer_than_the_first_window_is_counted_whole(ctx, monkeypatch
     db.session.commit()
     db.session.refresh(participant)
     with count_queries() as statements:
-        result = gamification.streak(participant)
+        result = streaks.streak(participant)
     assert result == Streak(12, 0, True)
     assert len(statements) == 2

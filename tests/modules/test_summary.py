@@ -10,7 +10,7 @@ import pytest
 from core import clock
 from core.events import record_event
 from core.extensions import db
-from modules import gamification
+from modules import gamification, streaks
 from modules.models import Award
 from tests.factories import make_participant
 from tests.modules.content_rows import count_queries
@@ -59,8 +59,8 @@ def test_summary_matches_streak_and_recent_badges(ctx):
 def test_summary_follows_a_run_longer_than_the_window(ctx):
     participant = make_participant()
     participant.timezone = "UTC"
-    active_on(participant, range(gamification.STREAK_WINDOW_DAYS + 20))
-    assert agrees(participant).streak.days == gamification.STREAK_WINDOW_DAYS + 20
+    active_on(participant, range(streaks.STREAK_WINDOW_DAYS + 20))
+    assert agrees(participant).streak.days == streaks.STREAK_WINDOW_DAYS + 20
 
 
 def test_summary_with_nothing_yet(ctx):
