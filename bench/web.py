@@ -2,7 +2,7 @@
 against the single-query endpoint of the same app, in the same run.
 
     .venv/bin/python bench/web.py [--participants 5000] [--workers N] [--duration 300]
-                                  [--step 5] [--database-url postgresql://...]
+                                  [--step 5] [--rounds 5] [--database-url postgresql://...]
 
 Setup: a scratch database ``kinship_bench_<pid>`` (dropped afterwards) is made with the
 role of ``--database-url`` (default ``postgresql://kinship:kinship@127.0.0.1:5432/
@@ -29,8 +29,12 @@ Figures: for each page, throughput as closed-loop concurrency ramps 1, 2, 4, 8, 
 (``--step`` seconds each; saturation = the best), then p95 latency with requests paced at
 half that throughput (sent from ``PACERS`` processes, so the client keeps up); then
 ``--duration`` seconds of 50 users on the pages, counting errors (any status but 200, any
-exception; the ramps' errors count too). ``web_<page>`` is endpoint rps / page rps (goal
-2.5, i.e. 40 %); the p95 ratio goal is 3; ``web_errors`` goal 0.
+exception; the ramps' errors count too). Then ``--rounds`` interleaved rounds measure
+throughput again: each round visits every page for ``--step`` seconds at the concurrency
+that saturated it, so the endpoint and each page are measured seconds apart, not minutes.
+``web_<page>`` is the median over the rounds of endpoint rps / page rps (goal 2.5, i.e.
+40 %; the ramps' ratio of best rates is printed beside it); the p95 ratio goal is 3;
+``web_errors`` goal 0 (interleaved rounds' errors count too).
 """
 
 from __future__ import annotations
@@ -341,7 +345,28 @@ def measure_page(make, path: str, step: float) -> dict:
     half = paced(make(max(4, best_users)), path, best / 2, seconds)
     print(f"    paced at {best / 2:.1f} rps (achieved {len(half.times) / seconds:.1f}): p95 "
           f"{p95(half.times) * 1000:.1f} ms, errors {len(half.errors)}")
-    return {"rps": best, "p95": p95(half.times), "errors": errors + len(half.errors)}
+    return {"rps": best, "users": best_users, "p95": p95(half.times),
+            "errors": errors + len(half.errors)}
+
+
+def interleaved(pages: dict, figures: dict, rounds: int, step: float) -> dict[str, list[float]]:
+    """Throughput again, in ``rounds`` rounds that each visit every page for ``step``
+    seconds at its saturating concurrency (from the ramp; at least 4): each page's
+    endpoint/page ratio per round. The ramps run one page after another over minutes, so
+    a drift of the machine between the baseline's ramp and a page's lands in their ratio;
+    inside a round the endpoint and the page are seconds apart."""
+    ratios: dict[str, list[float]] = {name: [] for name in pages if name != "endpoint"}
+    for number in range(1, rounds + 1):
+        rps = {}
+        for name, (make, path) in pages.items():
+            tally = closed_loop(make(max(4, figures[name]["users"])), [path], step)
+            figures[name]["errors"] += len(tally.errors)
+            rps[name] = (len(tally.times) - len(tally.errors)) / step
+        for name in ratios:
+            ratios[name].append(rps["endpoint"] / rps[name])
+        print(f"    round {number}: endpoint {rps['endpoint']:.0f} rps; " + ", ".join(
+            f"{name} {ratios[name][-1]:.2f}" for name in ratios))
+    return ratios
 
 
 def soak(pools: dict[str, tuple[list[Client], str]], users: int, seconds: float) -> Tally:
@@ -414,6 +439,8 @@ def run_load(args: argparse.Namespace, port: int, facts: dict) -> None:
         print(f"  {name} ({path}), load average {os.getloadavg()[0]:.1f}")
         figures[name] = measure_page(make, path, args.step)
     report(figures)
+    print(f"  interleaved throughput ratios ({args.rounds} rounds of {args.step:.0f} s a page)")
+    ratios = interleaved(pages, figures, args.rounds, args.step)
     soak_users = [sign_in(host, port, code) for code in people[:40]]
     pools = {"endpoint": (anonymous(10), "/healthz"),
              "home": (soak_users[:14], "/modules/today"),
@@ -426,14 +453,23 @@ def run_load(args: argparse.Namespace, port: int, facts: dict) -> None:
           f"p95 {p95(tally.times) * 1000:.0f} ms, errors {len(tally.errors)} "
           f"{sorted(set(tally.errors))[:5]}")
     print(f"load average: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    for name in pages:
-        if name not in ("endpoint", "help"):
-            ratio = figures["endpoint"]["rps"] / figures[name]["rps"]
-            print(f"RESULT web_{name} ratio={ratio:.2f} goal={PAGE_GOAL}")
+    results(figures, ratios, tally, args.duration)
+
+
+def results(figures: dict, ratios: dict[str, list[float]], soaked: Tally,
+            duration: float) -> None:
+    """The RESULT lines: each page's median interleaved ratio, and every error."""
+    for name, values in ratios.items():
+        ramp = figures["endpoint"]["rps"] / figures[name]["rps"]
+        print(f"  {name}: ramps {ramp:.2f}; rounds median {statistics.median(values):.2f} "
+              f"(from {min(values):.2f} to {max(values):.2f})")
+    for name, values in ratios.items():
+        if name != "help":
+            print(f"RESULT web_{name} ratio={statistics.median(values):.2f} goal={PAGE_GOAL}")
     ramp_errors = sum(figure["errors"] for figure in figures.values())
-    print(f"  errors: {len(tally.errors)} in the {args.duration:.0f} s run, {ramp_errors} in "
-          "the ramps")
-    print(f"RESULT web_errors ratio={len(tally.errors) + ramp_errors} goal=0")
+    print(f"  errors: {len(soaked.errors)} in the {duration:.0f} s run, {ramp_errors} in "
+          "the ramps and rounds")
+    print(f"RESULT web_errors ratio={len(soaked.errors) + ramp_errors} goal=0")
 
 
 def report(figures: dict) -> None:
@@ -453,6 +489,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300.0)
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--step", type=float, default=5.0, help="seconds per ramp step")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved throughput rounds (web_<page> is their median)")
     parser.add_argument("--database-url",
                         default="postgresql://kinship:kinship@127.0.0.1:5432/postgres",
                         help="a role with CREATEDB; the bench makes its own database")
