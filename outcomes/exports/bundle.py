@@ -144,7 +144,7 @@ def snapshot(study: Study, fmt: str, *, now: datetime | None = None
     ctx, frames = exports.tables_for(study, now=now)
     labels = _labels(frames["codebook"])
     ext = formats.EXTENSIONS[fmt]
-    files = {f"{name}.{ext}": formats.render(frame, fmt, labels.get(name))
+    files = {f"{name}.{ext}": formats.render(frame, fmt, labels.get(name), at=ctx.now)
              for name, frame in frames.items()}
     rows = {name: len(frame) for name, frame in frames.items()}
     files["README.md"] = readme_text(study, fmt, ctx.now, rows).encode("utf-8")

@@ -15,6 +15,7 @@ import hashlib
 import io
 import re
 from collections.abc import Mapping
+from datetime import datetime
 
 import pandas as pd
 
@@ -120,7 +121,11 @@ def _for_stata(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def to_dta(frame: pd.DataFrame, labels: Mapping[str, str] | None = None) -> bytes:
+def to_dta(frame: pd.DataFrame, labels: Mapping[str, str] | None = None, *,
+           at: datetime | None = None) -> bytes:
+    """Stata 118. The file's time stamp is ``at`` (the export's snapshot time), so one
+    snapshot always gives the same bytes; pandas would write the minute it ran, and two
+    exports of one snapshot a minute apart would differ in checksum."""
     names = stata_names(list(frame.columns))
     prepared = _for_stata(frame).rename(columns=names)
     variable_labels = {names[c]: (labels or {}).get(c, c)[:STATA_MAX_LABEL]
@@ -129,15 +134,17 @@ def to_dta(frame: pd.DataFrame, labels: Mapping[str, str] | None = None) -> byte
             if frame[c].dropna().astype(str).str.len().max() > 2000]
     buffer = io.BytesIO()
     prepared.to_stata(buffer, write_index=False, version=118, variable_labels=variable_labels,
-                      convert_strl=strl)
+                      convert_strl=strl, time_stamp=at)
     return buffer.getvalue()
 
 
-def render(frame: pd.DataFrame, fmt: str, labels: Mapping[str, str] | None = None) -> bytes:
+def render(frame: pd.DataFrame, fmt: str, labels: Mapping[str, str] | None = None, *,
+           at: datetime | None = None) -> bytes:
+    """``frame`` as ``fmt``; ``at`` is the snapshot time, where the format records one."""
     if fmt == "csv":
         return to_csv(frame)
     if fmt == "parquet":
         return to_parquet(frame)
     if fmt == "dta":
-        return to_dta(frame, labels)
+        return to_dta(frame, labels, at=at)
     raise UnknownFormat(f"unknown export format {fmt!r}; use csv, parquet or dta")

@@ -155,6 +155,17 @@ def test_the_same_snapshot_gives_the_same_zip(app, study_id):
     assert first.zip_name == "kinship-test-20260501T120000Z-csv.zip"
 
 
+def test_stata_files_carry_the_snapshot_time_not_the_minute_they_were_written(app, study_id):
+    """So one snapshot gives the same bytes whenever it is written (the page and the CLI
+    a minute apart once gave two checksums)."""
+    with app.app_context():
+        study = db.session.get(Study, study_id)
+        files = bundle.build(study, "dta").files
+    stamp = NOW.strftime("%d %b %Y %H:%M").encode()
+    stata = {name: content for name, content in files.items() if name.endswith(".dta")}
+    assert stata and all(stamp in content[:400] for content in stata.values())
+
+
 def test_each_export_is_audit_logged_with_its_checksums(app, study_id):
     with app.app_context():
         study = db.session.get(Study, study_id)
