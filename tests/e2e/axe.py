@@ -2,6 +2,12 @@
 on any serious or critical violation, listed readably (rule, impact, element, page), on
 a page it was shown without checking it, and on any 5xx response its browser received.
 
+On a phone-sized viewport every checked page is also measured: nothing in ``main`` may
+need sideways scrolling (a table whose columns run off the screen, a word too long to
+wrap). A phone user rarely finds content hidden to the right, so the journeys treat it as
+a failure like a serious axe finding. The navigation bar scrolls sideways by design and is
+outside ``main``.
+
 axe comes from npm (``node_modules/axe-core/axe.min.js``, installed by ``make test``).
 Its source is evaluated in the page rather than added as a ``<script>`` tag so the app's
 Content-Security-Policy (``script-src 'self'``, no inline scripts) stays in force for the
@@ -21,6 +27,25 @@ from tests.e2e.server import REPO
 
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
 FAILING_IMPACTS = ("serious", "critical")
+#: viewports this wide or narrower are phones (the journeys' phone is 390 px)
+PHONE_WIDTH = 480
+#: scroll containers in main, and the page itself, whose content is wider than their box
+FIND_SIDEWAYS = """() => {
+  const found = [];
+  const root = document.scrollingElement;
+  if (root.scrollWidth > window.innerWidth + 1) {
+    found.push({what: "the page", by: root.scrollWidth - window.innerWidth});
+  }
+  for (const el of document.querySelectorAll("main *")) {
+    const overflow = getComputedStyle(el).overflowX;
+    if ((overflow === "auto" || overflow === "scroll") && el.scrollWidth > el.clientWidth + 1) {
+      const name = el.getAttribute("aria-label") || el.id || el.className || "";
+      found.push({what: el.tagName.toLowerCase() + (name ? ` "${name}"` : ""),
+                  by: el.scrollWidth - el.clientWidth});
+    }
+  }
+  return found;
+}"""
 RUN_AXE = """async () => {
   const result = await axe.run(document, {resultTypes: ["violations"]});
   return result.violations.map(v => ({
@@ -60,6 +85,8 @@ class AxeAudit:
     unchecked: list[str] = field(default_factory=list)
     #: any 5xx response the browser received on the way (none is acceptable)
     server_errors: list[str] = field(default_factory=list)
+    #: content that needs sideways scrolling on a phone, as "page: what (N px too wide)"
+    sideways: list[str] = field(default_factory=list)
 
     def check(self, page: Page, label: str = "") -> list[Violation]:
         """Run axe on the page as it is now; keep and return its violations."""
@@ -72,6 +99,9 @@ class AxeAudit:
                  for v in page.evaluate(RUN_AXE)]
         self.checked.append(where)
         self.violations.extend(found)
+        if (page.viewport_size or {}).get("width", PHONE_WIDTH + 1) <= PHONE_WIDTH:
+            self.sideways.extend(f"{where}: {box['what']} ({box['by']} px too wide)"
+                                 for box in page.evaluate(FIND_SIDEWAYS))
         return found
 
     def serious(self) -> list[Violation]:
@@ -82,6 +112,8 @@ class AxeAudit:
         assert not self.server_errors, "server errors: " + ", ".join(self.server_errors)
         assert not self.unchecked, ("pages shown but never checked with axe: "
                                     + ", ".join(self.unchecked))
+        assert not self.sideways, ("content needs sideways scrolling on a phone:\n"
+                                   + "\n".join(self.sideways))
         serious = self.serious()
         assert not serious, (
             f"axe found {len(serious)} serious or critical accessibility violation(s) on "
@@ -97,5 +129,6 @@ def write_report(audits: dict[str, AxeAudit], path: Path) -> None:
         if not audit.violations:
             lines += ["No violations.", ""]
         lines += [f"- {v.line()}" for v in audit.violations]
+        lines += [f"- sideways scrolling on a phone: {line}" for line in audit.sideways]
         lines.append("")
     path.write_text("\n".join(lines))
