@@ -309,7 +309,10 @@ def publish_consent(version: str, text: str, *, actor: User) -> ConsentVersion:
         raise AccountError(f"Version {version} already exists; use a new label.", "version")
     if len(text.strip()) < 50:
         raise AccountError("The consent text looks too short to be complete.", "text")
-    row = ConsentVersion(version=version, text=text.strip(), html=markup.render(text.strip()),
+    # a document in Markdown, as the form says: blank lines part paragraphs, and a line
+    # wrapped in the text is not a line break on the participant's screen
+    html = markup.render(text.strip(), breaks=False)
+    row = ConsentVersion(version=version, text=text.strip(), html=html,
                          published_by_id=actor.id, published_at=utcnow())
     db.session.add(row)
     db.session.flush()

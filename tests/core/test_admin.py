@@ -349,6 +349,21 @@ def test_published_consent_version_is_current_with_its_agreements(app, client, a
     assert _versions(client) == [("2.0", True, 1), ("1.0", False, 1)]
 
 
+def test_consent_text_is_markdown_with_paragraphs_not_line_breaks(app, client, admin):
+    """A paragraph wrapped over several lines reads as one paragraph (the form says
+    Markdown: blank lines between paragraphs), as participants see it when asked to agree."""
+    text = ("**What taking part means.** For 12 weeks you can use Kinship as much or\n"
+            "as little as you like, and stop at any time.\n\n- Questionnaires at the start\n"
+            "- Short text messages, if you agree")
+    client.post("/admin/consent", data={"version": "2.0", "text": text})
+    with app.app_context():
+        html = db.session.scalar(select(ConsentVersion.html).where(ConsentVersion.version == "2.0"))
+    assert "<br" not in html
+    assert ("<p><strong>What taking part means.</strong> For 12 weeks you can use Kinship as "
+            "much or\nas little as you like, and stop at any time.</p>") in html
+    assert "<li>Questionnaires at the start</li>" in html
+
+
 @pytest.mark.parametrize(("version", "text", "message"), [
     ("2.0", "Too short to be real consent.", "The consent text looks too short to be complete."),
     ("1.0", NEW_CONSENT, "Version 1.0 already exists; use a new label."),
