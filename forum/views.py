@@ -33,7 +33,7 @@ from forum.forms import (
     ReportForm,
 )
 from forum.models import Comment, Post
-from outcomes.services import features_for
+from outcomes.services import features_for, refuse_feature
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,7 +58,7 @@ def forum_page(view: F) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not has_forum(current_user):
-            abort(403)
+            return refuse_feature(current_user)
         return view(*args, **kwargs)
 
     return role_required(*FORUM_ROLES)(wrapper)  # type: ignore[return-value]

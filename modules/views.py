@@ -50,7 +50,7 @@ from modules.models import (
 from modules.progress import local_date, participant_zone
 from modules.today import home_context
 from outcomes.assessments.services import due_for
-from outcomes.services import features_for
+from outcomes.services import features_for, refuse_feature
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,14 +85,15 @@ navigation.add("Progress", "modules.progress", {Role.PARTICIPANT}, order=30, vis
 
 
 def feature_required(feature: str) -> Callable[[F], F]:
-    """403 unless the signed-in participant's study arm has ``feature``. Goes under
-    ``@role_required``, which has already turned away everyone else."""
+    """Only when the signed-in participant's study arm has ``feature`` (else home while
+    they await allocation, or 403). Goes under ``@role_required``, which has already
+    turned away everyone else."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not features_for(current_user).get(feature):
-                abort(403)
+                return refuse_feature(current_user)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import g, has_request_context
+from flask import abort, flash, g, has_request_context, redirect, url_for
 from markupsafe import Markup
 from sqlalchemy import exists, func, select
+from werkzeug.wrappers import Response
 
 from core import principal
 from core.clock import utcnow
@@ -42,8 +43,13 @@ def current_study() -> Study:
 
 def features_for(user: User) -> dict[str, bool]:
     """Which platform features a participant has: their arm's, less the intervention once
-    they have withdrawn from it, and none once they have withdrawn from the study (all
-    for staff and the unrandomised).
+    they have withdrawn from it, and none once they have withdrawn from the study or
+    while they are not randomised yet (all for staff).
+
+    Nothing of the intervention before allocation: someone who used the modules or the
+    forum while filling in the baseline, and was then allocated to a comparison arm
+    without them, would blur the difference the trial measures. Until randomisation a
+    participant has their home page, the questionnaires, notifications and their account.
 
     Worked out once per request and user (the navigation and the page ask several times);
     a change to the arm or a withdrawal shows from the next request."""
@@ -56,12 +62,35 @@ def features_for(user: User) -> dict[str, bool]:
     return dict(cache[key])
 
 
+def awaiting_allocation(user: Any) -> bool:
+    """Whether ``user`` is a participant still in the study and not randomised yet (the
+    intervention's pages send them home, where their questionnaires are)."""
+    participant = getattr(user, "participant", None) if user.is_authenticated else None
+    return (participant is not None and participant.arm_id is None
+            and participant.status != path.WITHDRAWN)
+
+
+NOT_OPEN_YET = ("Your programme opens once you have been placed in a study group: this "
+                "page says what happens next.")
+
+
+def refuse_feature(user: Any) -> Response:
+    """The answer to a participant who opens a page of a feature they do not have: while
+    they await allocation, their home page with a word on why; else 403."""
+    if awaiting_allocation(user):
+        flash(NOT_OPEN_YET, "info")
+        return redirect(url_for("core.home"))
+    abort(403)
+
+
 def _features_for(user: User) -> dict[str, bool]:
     participant = user.participant if user.is_authenticated else None
     if participant is not None and participant.status == path.WITHDRAWN:
         return {name: False for name in FEATURES}
-    if participant is None or participant.arm_id is None:
+    if participant is None:
         return {name: True for name in FEATURES}
+    if participant.arm_id is None:
+        return {name: False for name in FEATURES}
     arm_features = principal.fact(
         "arm_features", user, lambda: db.session.get(Arm, participant.arm_id).features) or {}
     features = {name: bool(arm_features.get(name, False)) for name in FEATURES}

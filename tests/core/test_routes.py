@@ -38,7 +38,8 @@ CRITICAL = [
     (ANONYMOUS, "GET", "/moderation/", 302),
     (ANONYMOUS, "POST", "/logout", 302),
     (ANONYMOUS, "POST", "/sms/twilio/inbound", 403),
-    ("participant", "GET", "/", 200),
+    ("participant", "GET", "/", 302),  # randomised: home is Today
+    ("participant", "GET", "/modules/today", 200),
     ("participant", "GET", "/admin/users", 403),
     ("participant", "GET", "/admin/settings", 403),
     ("participant", "GET", "/research/", 403),
@@ -129,8 +130,10 @@ def make_cast() -> Cast:
     peer = make_staff(Role.PEER_MODERATOR)
     other_peer = make_staff(Role.PEER_MODERATOR, "peer2@example.org")
     target = make_staff(Role.RESEARCHER, "target@example.org")
-    mine = make_participant(code="T-0001", moderator=peer)
-    theirs = make_participant(code="T-0002", name="Still Meadow", moderator=other_peer)
+    # randomised into the arm with every feature: the matrix is about roles, not arms
+    mine = make_participant(code="T-0001", moderator=peer, arm="guided")
+    theirs = make_participant(code="T-0002", name="Still Meadow", moderator=other_peer,
+                              arm="guided")
     return Cast(mine.id, theirs.id, target.id)
 
 

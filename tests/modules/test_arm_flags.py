@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 from flask import Flask, url_for
+from sqlalchemy import func, select
 
 from core import clock
 from core.extensions import db
 from core.roles import Role
-from modules.models import Module
+from modules.models import Module, MoodEntry
 from outcomes.models import FEATURES, Arm, Study
+from outcomes.services import NOT_OPEN_YET
 from tests.factories import make_participant, make_staff, make_study
 from tests.modules.content_rows import make_module, make_pathway, steps_of
 
@@ -95,12 +97,50 @@ def test_an_arm_with_modules_has_the_three_entries(app, client, auth, content):
     assert ">Home</a>" not in links  # Today is their home; no second entry for it
 
 
-def test_an_unrandomised_participant_has_modules(app, client, auth, content):
-    """Before randomisation every feature is on (``features_for``), modules included."""
+def test_an_unrandomised_participant_has_no_intervention_yet(app, client, auth, content):
+    """Before randomisation nothing of the intervention (``features_for``): every module
+    route sends them home, which says why and what happens next; no module or forum entry
+    in the navigation; nothing they post is stored."""
     with app.app_context():
-        make_participant(code="T-0001")
+        participant_id = make_participant(code="T-0001").id
     auth.login("T-0001")
-    assert client.get("/modules/today").status_code == 200
+    for method, path in module_requests(app):
+        response = client.open(path, method=method, data={"score": "4"})
+        assert (response.status_code, response.headers.get("Location")) == (302, "/"), \
+            (method, path)
+    for path in ("/forum/", "/forum/new"):
+        assert client.get(path).headers.get("Location") == "/", path
+    home = client.get("/").get_data(as_text=True)
+    assert NOT_OPEN_YET in home
+    assert "What happens next" in home
+    links = nav(client.get("/"))
+    for label in (*NAV_LABELS, "Forum"):
+        assert f">{label}</a>" not in links
+    assert ">Home</a>" in links
+    with app.app_context():
+        assert db.session.scalar(select(func.count(MoodEntry.id)).where(
+            MoodEntry.participant_id == participant_id)) == 0
+
+
+def test_randomisation_opens_the_programme(app, client, auth, content):
+    with app.app_context():
+        participant = make_participant(code="T-0001")
+        participant.arm_id = db.session.scalar(select(Arm.id).where(Arm.code == "guided"))
+        db.session.commit()
+    auth.login("T-0001")
+    assert client.get("/").headers.get("Location") == "/modules/today"
+    page = client.get("/modules/today")
+    assert page.status_code == 200
+    assert "What happens next" not in page.get_data(as_text=True)
+
+
+def test_a_withdrawn_participant_is_refused_not_sent_home(app, client, auth, content):
+    with app.app_context():
+        participant = make_participant(code="T-0001")
+        participant.status = "withdrawn"
+        db.session.commit()
+    auth.login("T-0001")
+    assert client.get("/modules/today").status_code == 403
 
 
 @pytest.mark.parametrize("role", [Role.PEER_MODERATOR, Role.CLINICIAN, Role.RESEARCHER,

@@ -167,7 +167,7 @@ def test_level_for_points(points, number, name, next_floor, to_next):
 
 
 def test_award_points_is_idempotent_per_reason_and_key(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     assert gamification.award_points(participant, "post_written", "7") == 10
     assert gamification.award_points(participant, "post_written", "7") == 0
     assert gamification.award_points(participant, "post_written", "8") == 10
@@ -181,13 +181,13 @@ def test_award_points_is_idempotent_per_reason_and_key(ctx):
 
 def test_an_unknown_reason_is_a_programming_error(ctx):
     with pytest.raises(ValueError, match="unknown point reason"):
-        gamification.award_points(make_participant(), "being_nice", "1")
+        gamification.award_points(make_participant(arm="guided"), "being_nice", "1")
 
 
 def test_a_racing_duplicate_award_is_absorbed(ctx, monkeypatch):
     """It relies on the unique key when the check-first misses a concurrent award, and
     the transaction carries on."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     assert gamification.award_points(participant, "post_written", "1") == 10
     monkeypatch.setattr(gamification, "_has_award", lambda *args: False)
     assert gamification.award_points(participant, "post_written", "1") == 0
@@ -201,7 +201,7 @@ def test_concurrent_awards_on_postgresql_give_points_once(app, monkeypatch):
     with app.app_context():
         if db.engine.dialect.name != "postgresql":
             pytest.skip(reason="concurrency is tested on PostgreSQL")
-        participant_id = make_participant().id
+        participant_id = make_participant(arm="guided").id
     monkeypatch.setattr(gamification, "_has_award", lambda *args: False)
     flushed, results = threading.Event(), {}
 
@@ -227,7 +227,7 @@ def test_concurrent_awards_on_postgresql_give_points_once(app, monkeypatch):
 
 
 def test_crossing_a_threshold_records_level_reached_once(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     for n in range(9):
         gamification.award_points(participant, "post_written", str(n))
     assert events_of(participant.id, "level_reached") == []
@@ -241,14 +241,14 @@ def test_a_big_award_records_every_level_it_crosses(ctx, monkeypatch):
     rules = gamification.rules()
     big = replace(rules, points={**rules.points, "post_written": 300})
     monkeypatch.setattr(gamification, "rules", lambda: big)
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     gamification.award_points(participant, "post_written", "1")
     assert [e.detail["level"] for e in events_of(participant.id, "level_reached")] == [2, 3]
 
 
 def test_a_missed_level_is_caught_by_the_next_award(ctx):
     """It records a level another transaction crossed without marking (a race)."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     db.session.add(Award(participant_id=participant.id, kind="points", key="x:1", points=120))
     gamification.award_points(participant, "reaction_given", "1")
     assert [e.detail["level"] for e in events_of(participant.id, "level_reached")] == [2]
@@ -259,7 +259,7 @@ def test_a_missed_level_is_caught_by_the_next_award(ctx):
 
 def test_no_awards_when_the_arm_has_no_gamification(ctx):
     """It records what the participant did but gives no points, levels or badges."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     _switch_off_gamification(participant)
     module = make_module("m", kinds=("read",), unlock={})
     make_module("levelled", position=1, unlock={"level": 3}, kinds=("read",))
@@ -282,7 +282,7 @@ def test_no_awards_when_the_arm_has_no_gamification(ctx):
 
 
 def test_first_step_and_first_module_badges(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("m", kinds=("read", "read"))
     make_module("another", kinds=("read",))
     first, second = steps_of(module)
@@ -295,14 +295,14 @@ def test_first_step_and_first_module_badges(ctx):
 
 
 def test_badges_are_awarded_once(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     services.complete_step(participant, steps_of(make_module("m"))[0])
     assert gamification.evaluate_badges(participant) == []
     assert count_of(Award, Award.kind == "badge") == 1
 
 
 def test_streak_badges(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     for day in range(7):
         clock.set_time(NOW + timedelta(days=day))
         mood.log_mood(participant, 3)
@@ -313,7 +313,7 @@ def test_streak_badges(ctx):
 
 
 def test_mood_week_needs_seven_days_not_a_streak(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     for day in range(0, 26, 4):
         clock.set_time(NOW + timedelta(days=day))
         mood.log_mood(participant, 4)
@@ -323,7 +323,7 @@ def test_mood_week_needs_seven_days_not_a_streak(ctx):
 
 
 def test_first_action_badge_needs_the_action_tried(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     plan = services.plan_action(participant, step_of(make_module("m"), "action"))
     services.check_action(participant, plan, tried=False, rating=None)
     assert "first-action" not in _badges(participant)
@@ -332,7 +332,7 @@ def test_first_action_badge_needs_the_action_tried(ctx):
 
 
 def test_quiz_master_after_five_quizzes(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("m", kinds=("quiz",) * 6)
     for number, step in enumerate(steps_of(module), start=1):
         services.answer_quiz(participant, step, {0: [1], 1: [0, 2]})
@@ -340,7 +340,7 @@ def test_quiz_master_after_five_quizzes(ctx):
 
 
 def test_quiz_master_after_every_quiz_in_the_library(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     first = make_module("a", kinds=("read", "quiz"))
     second = make_module("b", kinds=("quiz",))
     add_step(second, "quiz", key="retired-quiz", data=quiz_data(), active=False)
@@ -352,7 +352,7 @@ def test_quiz_master_after_every_quiz_in_the_library(ctx):
 
 
 def test_all_core_badge(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     core_a = make_module("a", kinds=("read",))
     core_b = make_module("b", kinds=("read",))
     extra = make_module("extra", core=False, kinds=("read",))
@@ -365,7 +365,7 @@ def test_all_core_badge(ctx):
 
 def test_supportive_peer_from_forum_events(ctx, forum_kinds):
     """It counts comments and reactions the forum reports through award_for_event."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     for n in range(9):
         kind = "comment_written" if n % 2 else "reaction_given"
         record_event(participant, kind, comment=n)
@@ -380,14 +380,14 @@ def test_supportive_peer_from_forum_events(ctx, forum_kinds):
 
 
 def test_award_for_event_of_a_kind_without_points_still_checks_badges(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     record_event(participant, "step_completed", step="outside")
     assert gamification.award_for_event(participant, "step_completed_elsewhere", "1") == 0
     assert "first-step" in _badges(participant)
 
 
 def test_badge_status_lists_every_badge_with_how_to_earn_it(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     services.complete_step(participant, steps_of(make_module("m"))[0])
     status = gamification.badge_status(participant)
     assert [b.id for b in status] == [b.id for b in gamification.rules().badges]
@@ -400,7 +400,7 @@ def test_badge_status_lists_every_badge_with_how_to_earn_it(ctx):
 
 
 def test_summary_shows_points_level_streak_and_the_last_three_badges(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("m", kinds=("read", "read"))
     services.complete_step(participant, steps_of(module)[0])
     clock.set_time(NOW + timedelta(minutes=1))
@@ -428,7 +428,7 @@ def _summary_queries(participant_id: int) -> int:
 def test_summary_takes_a_fixed_number_of_queries(ctx):
     """It reads the summary in the same number of queries with few or many events,
     awards and badges."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     pid = participant.id
     services.complete_step(participant, steps_of(make_module("a", kinds=("read",)))[0])
     db.session.commit()

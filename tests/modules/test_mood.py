@@ -38,7 +38,7 @@ def test_the_scale_has_words_and_symbols_for_1_to_5():
 
 def test_a_second_mood_the_same_day_updates_the_first(ctx):
     """It keeps one entry per local day, records each log and rewards the day once."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     first = log_mood(participant, 2, "Tired")
     clock.set_time(NOW + timedelta(hours=3))
     second = log_mood(participant, 4)
@@ -52,7 +52,7 @@ def test_a_second_mood_the_same_day_updates_the_first(ctx):
 
 
 def test_the_next_local_day_gets_a_new_entry_and_points(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     log_mood(participant, 3)
     clock.set_time(NOW + timedelta(days=1))
     log_mood(participant, 3)
@@ -61,7 +61,7 @@ def test_the_next_local_day_gets_a_new_entry_and_points(ctx):
 
 
 def test_the_event_holds_the_score_but_not_the_note(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     participant.timezone = "UTC"
     log_mood(participant, 1, "my private words")
     [event] = events_of(participant.id, "mood_logged")
@@ -71,7 +71,7 @@ def test_the_event_holds_the_score_but_not_the_note(ctx):
 
 def test_local_midnight_in_the_participant_zone_starts_a_new_day(ctx):
     """It uses the participant's zone: in Auckland (UTC+13) a new day starts at 11:00 UTC."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     participant.timezone = "Pacific/Auckland"
     log_mood(participant, 2, at=datetime(2026, 3, 11, 10, 59, tzinfo=UTC))
     log_mood(participant, 3, at=datetime(2026, 3, 11, 10, 0, tzinfo=UTC))
@@ -82,7 +82,7 @@ def test_local_midnight_in_the_participant_zone_starts_a_new_day(ctx):
 
 
 def test_the_same_instant_is_a_different_day_in_auckland_and_los_angeles(ctx):
-    auckland = make_participant()
+    auckland = make_participant(arm="guided")
     auckland.timezone = "Pacific/Auckland"
     los_angeles = make_participant(code="T-0002", name="Far Away")
     los_angeles.timezone = "America/Los_Angeles"
@@ -92,7 +92,7 @@ def test_the_same_instant_is_a_different_day_in_auckland_and_los_angeles(ctx):
 
 
 def test_today_mood_follows_the_local_day(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     participant.timezone = "America/Los_Angeles"  # UTC-7 in mid March
     clock.set_time(datetime(2026, 3, 11, 6, 0, tzinfo=UTC))  # 10 Mar 23:00 local
     entry = log_mood(participant, 3)
@@ -104,14 +104,14 @@ def test_today_mood_follows_the_local_day(ctx):
 
 @pytest.mark.parametrize("score", [0, 6, -1, True, "3", 2.5, None])
 def test_the_score_must_be_1_to_5(ctx, score):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     with pytest.raises(ModuleError, match="from 1"):
         log_mood(participant, score)  # type: ignore[arg-type]
     assert count_of(MoodEntry) == 0
 
 
 def test_the_note_is_optional_stripped_and_limited(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     assert log_mood(participant, 3, "   ").note is None
     assert log_mood(participant, 3, "  fine  ").note == "fine"
     assert log_mood(participant, 3, "x" * 500).note == "x" * 500
@@ -120,7 +120,7 @@ def test_the_note_is_optional_stripped_and_limited(ctx):
 
 
 def test_history_is_oldest_first_within_the_window(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     participant.timezone = "UTC"
     for back in (40, 29, 10, 0):
         log_mood(participant, 1 + back % 5, at=NOW - timedelta(days=back))

@@ -48,7 +48,7 @@ def ctx(app):
 
 def test_completing_a_step_twice_gives_points_once(ctx):
     """It completes a step once: one progress row, one event, the points once."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = steps_of(make_module("reach-out"))[0]
     assert services.complete_step(participant, step) is True
     assert services.complete_step(participant, step) is False
@@ -64,7 +64,7 @@ def test_completing_a_step_twice_gives_points_once(ctx):
 def test_finishing_the_last_step_completes_the_module_once(ctx):
     """It records module_completed and gives the module's points once, when every
     active step is done, and not again on a repeat."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("reach-out", kinds=("read", "read", "video"))
     add_step(module, "read", key="retired", active=False)
     first, second, third = steps_of(module)
@@ -82,7 +82,7 @@ def test_finishing_the_last_step_completes_the_module_once(ctx):
 def test_a_finished_module_stays_finished_when_a_step_is_added(ctx):
     """It keeps a module completed (and the next module open) after new content arrives,
     and does not complete it a second time when the new step is done."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     first = make_module("first", kinds=("read",))
     make_module("second", position=1, unlock={"after": "first"}, kinds=("read",))
     services.complete_step(participant, steps_of(first)[0])
@@ -96,14 +96,14 @@ def test_a_finished_module_stays_finished_when_a_step_is_added(ctx):
 
 
 def test_a_retired_step_cannot_be_completed(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = add_step(make_module("m", kinds=("read",)), "read", key="gone", active=False)
     with pytest.raises(ModuleError, match="no longer part"):
         services.complete_step(participant, step)
 
 
 def test_complete_step_takes_an_explicit_time(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = steps_of(make_module("m"))[0]
     services.complete_step(participant, step, at=NOW - timedelta(hours=2))
     assert db.session.scalar(select(StepProgress.completed_at)) == NOW - timedelta(hours=2)
@@ -115,7 +115,7 @@ def test_complete_step_takes_an_explicit_time(ctx):
 
 def test_planning_an_action_schedules_the_check_and_completes_the_step(ctx):
     """It makes one plan per step, due after check_after_days, and completes the step."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = step_of(make_module("m"), "action")
     plan = services.plan_action(participant, step)
     assert services.plan_action(participant, step) is plan
@@ -129,7 +129,7 @@ def test_planning_an_action_schedules_the_check_and_completes_the_step(ctx):
 
 def test_due_action_checks_lists_due_unchecked_plans(ctx):
     """It lists a plan once its check is due, and not after it has been answered."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("m", kinds=("action", "action"))
     early, late = steps_of(module)
     late.data = {"prompt": "Call someone.", "check_after_days": 5}
@@ -144,7 +144,7 @@ def test_due_action_checks_lists_due_unchecked_plans(ctx):
 
 def test_check_action_needs_a_rating_when_tried(ctx):
     """It asks for a 1-5 rating when the participant tried the action."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     plan = services.plan_action(participant, step_of(make_module("m"), "action"))
     for rating in (None, 0, 6, True, "4"):
         with pytest.raises(ModuleError, match="from 1"):
@@ -155,7 +155,7 @@ def test_check_action_needs_a_rating_when_tried(ctx):
 def test_check_action_records_the_answer_and_rewards_trying_once(ctx):
     """It records tried and rating, rewards trying once, ignores a repeat of the same
     answer and takes a changed answer."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = step_of(make_module("m"), "action")
     plan = services.plan_action(participant, step)
     points = gamification.total_points(participant)
@@ -173,15 +173,15 @@ def test_check_action_records_the_answer_and_rewards_trying_once(ctx):
 
 
 def test_only_the_owner_can_check_a_plan(ctx):
-    owner = make_participant()
-    other = make_participant(code="T-0002", name="Other Person")
+    owner = make_participant(arm="guided")
+    other = make_participant(code="T-0002", name="Other Person", arm="guided")
     plan = services.plan_action(owner, step_of(make_module("m"), "action"))
     with pytest.raises(PermissionDenied):
         services.check_action(other, plan, tried=True, rating=3)
 
 
 def test_actions_need_an_action_step(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     with pytest.raises(ModuleError, match="not a action step"):
         services.plan_action(participant, step_of(make_module("m"), "read"))
 
@@ -190,7 +190,7 @@ def test_actions_need_an_action_step(ctx):
 
 
 def test_reflection_is_saved_stripped_and_completes_the_step(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = step_of(make_module("m"), "reflect")
     entry = services.write_reflection(participant, step, "  I called my sister.  \n")
     db.session.commit()
@@ -202,7 +202,7 @@ def test_reflection_is_saved_stripped_and_completes_the_step(ctx):
 
 def test_reflection_event_holds_no_text(ctx):
     """It keeps the participant's words out of the event spine."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = step_of(make_module("m"), "reflect")
     entry = services.write_reflection(participant, step, "Secret words about my family")
     [event] = events_of(participant.id, "reflection_written")
@@ -213,7 +213,7 @@ def test_reflection_event_holds_no_text(ctx):
 
 @pytest.mark.parametrize("body", ["", "   \n\t ", "x" * 5001])
 def test_reflection_length_is_checked(ctx, body):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = step_of(make_module("m"), "reflect")
     with pytest.raises(ModuleError):
         services.write_reflection(participant, step, body)
@@ -221,7 +221,7 @@ def test_reflection_length_is_checked(ctx, body):
 
 
 def test_reflection_of_5000_characters_is_accepted(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     entry = services.write_reflection(participant, step_of(make_module("m"), "reflect"),
                                       "y" * 5000)
     assert len(entry.body) == 5000
@@ -236,7 +236,7 @@ def test_reflection_screens_see_each_saved_entry(ctx, monkeypatch):
         entry.screening = "clear"
 
     monkeypatch.setattr(services, "REFLECTION_SCREENS", [screen])
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     entry = services.write_reflection(participant, step_of(make_module("m"), "reflect"), "ok")
     assert seen == [(entry.id, "ok")] and entry.screening == "clear"
 
@@ -246,7 +246,7 @@ def test_reflection_screens_see_each_saved_entry(ctx, monkeypatch):
 
 def test_checkpoint_re_rating_updates_the_rating(ctx):
     """It keeps one rating per step, records every rating and rewards it once."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = step_of(make_module("m"), "checkpoint")
     services.rate_checkpoint(participant, step, 4)
     clock.set_time(NOW + timedelta(minutes=5))
@@ -261,7 +261,7 @@ def test_checkpoint_re_rating_updates_the_rating(ctx):
 
 @pytest.mark.parametrize("rating", [0, 6, True, 3.5])
 def test_checkpoint_rating_must_be_1_to_5(ctx, rating):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     with pytest.raises(ModuleError, match="from 1"):
         services.rate_checkpoint(participant, step_of(make_module("m"), "checkpoint"), rating)
 
@@ -270,7 +270,7 @@ def test_checkpoint_rating_must_be_1_to_5(ctx, rating):
 
 
 def test_library_lists_active_modules_in_pathway_and_position_order(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     later = make_pathway("later", position=2)
     first = make_pathway("first", position=1)
     make_module("loose", kinds=("read",))
@@ -285,7 +285,7 @@ def test_library_lists_active_modules_in_pathway_and_position_order(ctx):
 
 
 def test_library_counts_progress(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("a", kinds=("read", "read", "read", "read"))
     make_module("b", position=1, kinds=("read",))
     for step in steps_of(module)[:3]:
@@ -295,7 +295,7 @@ def test_library_counts_progress(ctx):
 
 
 def test_module_progress_shows_done_steps_and_the_next_one(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("a", kinds=("read", "video", "read"))
     first, second, third = steps_of(module)
     services.complete_step(participant, first)
@@ -337,7 +337,7 @@ def _queries(call, participant_id: int, *args_of) -> int:
 def test_library_and_module_pages_take_a_fixed_number_of_queries(ctx):
     """It reads the library and a module page in the same number of queries whatever
     the number of modules, steps and progress rows."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     pid = participant.id
     _grow(participant, 1, 2)
 
@@ -360,7 +360,7 @@ def test_library_and_module_pages_take_a_fixed_number_of_queries(ctx):
 
 
 def test_next_step_starts_with_the_first_module(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     first = make_module("a", kinds=("read", "read"))
     make_module("b", position=1, kinds=("read", "read"))
     assert services.next_step(participant) is steps_of(first)[0]
@@ -368,7 +368,7 @@ def test_next_step_starts_with_the_first_module(ctx):
 
 def test_next_step_resumes_the_module_last_worked_on(ctx):
     """It carries on where the participant left off, then goes back to library order."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     first = make_module("a", kinds=("read", "read"))
     second = make_module("b", position=1, kinds=("read", "read"))
     services.complete_step(participant, steps_of(first)[0], at=NOW - timedelta(days=2))
@@ -381,7 +381,7 @@ def test_next_step_resumes_the_module_last_worked_on(ctx):
 
 
 def test_next_step_skips_done_steps_in_the_middle(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("a", kinds=("read", "read", "read"))
     first, second, third = steps_of(module)
     services.complete_step(participant, second)
@@ -391,7 +391,7 @@ def test_next_step_skips_done_steps_in_the_middle(ctx):
 
 
 def test_next_step_skips_locked_modules(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     make_module("late", unlock={"week": 3}, kinds=("read",))
     open_module = make_module("open", position=1, kinds=("read",))
     assert services.next_step(participant) is steps_of(open_module)[0]
@@ -403,7 +403,7 @@ def test_next_step_skips_locked_modules(ctx):
 
 
 def test_moderator_suggests_content_and_it_is_audited(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     moderator = make_staff(Role.PEER_MODERATOR, name="Mod Erator")
     module = make_module("a")
     step = steps_of(module)[1]
@@ -420,7 +420,7 @@ def test_moderator_suggests_content_and_it_is_audited(ctx):
 
 
 def test_only_moderators_suggest_content(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module = make_module("a")
     for role in (Role.RESEARCHER, Role.ADMIN):
         with pytest.raises(PermissionDenied):
@@ -431,7 +431,7 @@ def test_only_moderators_suggest_content(ctx):
 
 
 def test_a_suggested_step_must_belong_to_the_module(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     module, other = make_module("a"), make_module("b")
     with pytest.raises(ModuleError, match="not part of the module"):
         services.suggest(participant, module, actor=make_staff(Role.PEER_MODERATOR),
@@ -439,8 +439,8 @@ def test_a_suggested_step_must_belong_to_the_module(ctx):
 
 
 def test_suggestions_are_newest_first_until_dismissed(ctx):
-    participant = make_participant()
-    other = make_participant(code="T-0002", name="Other Person")
+    participant = make_participant(arm="guided")
+    other = make_participant(code="T-0002", name="Other Person", arm="guided")
     moderator = make_staff(Role.PEER_MODERATOR)
     module = make_module("a")
     older = services.suggest(participant, module, actor=moderator)
@@ -458,7 +458,7 @@ def test_suggestions_are_newest_first_until_dismissed(ctx):
 
 def test_points_use_stable_keys(ctx):
     """It keys awards by the content's stable ids, so re-synced rows keep their awards."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = steps_of(make_module("a", kinds=("read",)))[0]
     services.complete_step(participant, step)
     keys = set(db.session.scalars(select(Award.key).where(Award.kind == "points")))

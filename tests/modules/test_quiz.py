@@ -40,7 +40,7 @@ def _quiz(**data):
 
 
 def test_all_right_scores_one_and_passes(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     result = services.answer_quiz(participant, _quiz(), RIGHT)
     assert (result.score, result.passed, result.first_pass) == (1.0, True, True)
     assert [q.correct for q in result.questions] == [True, True]
@@ -49,7 +49,7 @@ def test_all_right_scores_one_and_passes(ctx):
 
 def test_a_multi_answer_question_needs_exactly_the_correct_set(ctx):
     """It marks a "choose all that apply" question right only for the exact set."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = _quiz()
     for chosen in ([0], [2], [0, 1, 2], [1]):
         result = services.answer_quiz(participant, step, {0: [1], 1: chosen})
@@ -60,7 +60,7 @@ def test_a_multi_answer_question_needs_exactly_the_correct_set(ctx):
 
 
 def test_feedback_is_given_for_each_chosen_option(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     result = services.answer_quiz(participant, _quiz(), {0: [0], 1: [2, 1]})
     assert result.questions[0].feedback_html == ["<p>Not quite.</p>"]
     assert result.questions[1].feedback_html == ["<p>Hmm.</p>", "<p>Yes!</p>"]
@@ -68,7 +68,7 @@ def test_feedback_is_given_for_each_chosen_option(ctx):
 
 
 def test_plain_text_feedback_is_escaped(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     data = quiz_data()
     data["questions"][0]["options"][0] = {"text": "Yes", "correct": False,
                                           "feedback": "<b>not</b> quite"}
@@ -88,7 +88,7 @@ def test_plain_text_feedback_is_escaped(ctx):
 ])
 def test_bad_answers_are_rejected_naming_the_question(ctx, answers, message):
     """It refuses incomplete or impossible answers and stores nothing."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = _quiz()
     with pytest.raises(ModuleError) as raised:
         services.answer_quiz(participant, step, answers)
@@ -97,14 +97,14 @@ def test_bad_answers_are_rejected_naming_the_question(ctx, answers, message):
 
 
 def test_only_quiz_steps_take_answers(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     with pytest.raises(ModuleError, match="not a quiz step"):
         services.answer_quiz(participant, step_of(make_module("m"), "read"), RIGHT)
 
 
 def test_failing_does_not_complete_the_step_and_a_retry_may_pass(ctx):
     """It stores every attempt; a fail leaves the step open; a later pass completes it."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = _quiz(pass_mark=1.0)
     failed = services.answer_quiz(participant, step, {0: [1], 1: [0]})
     assert (failed.score, failed.passed) == (0.5, False)
@@ -121,7 +121,7 @@ def test_failing_does_not_complete_the_step_and_a_retry_may_pass(ctx):
 
 def test_passing_again_rewards_once(ctx):
     """It records quiz_passed and its points once, however many passing attempts."""
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = _quiz()
     services.answer_quiz(participant, step, RIGHT)
     again = services.answer_quiz(participant, step, RIGHT)
@@ -136,12 +136,12 @@ def test_passing_again_rewards_once(ctx):
 
 
 def test_pass_mark_defaults_to_half(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     assert services.answer_quiz(participant, _quiz(), {0: [1], 1: [1]}).passed
 
 
 def test_pass_mark_is_a_fraction_of_questions(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     data = quiz_data(pass_mark=0.67)
     data["questions"].append(data["questions"][0])
     step = add_step(make_module("m", kinds=("read",)), "quiz", key="q3", data=data)
@@ -151,7 +151,7 @@ def test_pass_mark_is_a_fraction_of_questions(ctx):
 
 
 def test_quiz_events_hold_scores_not_answers(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     step = _quiz()
     services.answer_quiz(participant, step, RIGHT)
     [answered] = events_of(participant.id, "quiz_answered")

@@ -44,7 +44,7 @@ def agrees(participant) -> gamification.GameSummary:
 
 
 def test_summary_matches_streak_and_recent_badges(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     participant.timezone = "Pacific/Auckland"
     active_on(participant, range(1, 6))
     for days, key in ((9, "first-step"), (3, "streak-3"), (3, "first-module"),
@@ -57,23 +57,25 @@ def test_summary_matches_streak_and_recent_badges(ctx):
 
 
 def test_summary_follows_a_run_longer_than_the_window(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     participant.timezone = "UTC"
     active_on(participant, range(streaks.STREAK_WINDOW_DAYS + 20))
     assert agrees(participant).streak.days == streaks.STREAK_WINDOW_DAYS + 20
 
 
 def test_summary_with_nothing_yet(ctx):
-    participant = make_participant()
+    participant = make_participant(arm="guided")
     summary = agrees(participant)
     assert (summary.streak.days, summary.recent_badges) == (0, [])
 
 
-def test_summary_reads_streak_and_badges_in_one_query(ctx):
-    participant = make_participant()
+def test_summary_reads_streak_and_badges_in_one_query(app, ctx):
+    participant = make_participant(arm="guided")
     active_on(participant, range(3))
     badge(participant, "first-step", 1)
-    gamification.summary(participant, points=0)  # rows it meets on the way are loaded
-    with count_queries() as statements:
-        gamification.summary(participant, points=0)
+    # in a request, as on the home page: the arm's features are worked out once per request
+    with app.test_request_context("/modules/today"):
+        gamification.summary(participant, points=0)  # rows it meets on the way are loaded
+        with count_queries() as statements:
+            gamification.summary(participant, points=0)
     assert len(statements) == 1

@@ -67,8 +67,8 @@ def test_a_new_participant_fills_the_baseline_and_is_randomised(demo, client, au
         "display_name": "New Starter", "password": PASSWORD, "confirm": PASSWORD,
         "timezone": "Europe/London", "consent_version_id": str(consent_id), "consent": "y"})
     assert accepted.status_code == 302
-    today = client.get("/modules/today").get_data(as_text=True)
-    assert "Questionnaires to fill" in today and 'name="viewport"' in today
+    home = client.get("/").get_data(as_text=True)  # no programme before randomisation
+    assert "Questionnaires to fill" in home and 'name="viewport"' in home
     for name in ("ucla20", "mspss", "lsns6"):
         instrument = instruments.get(name)
         page = client.post(f"/questionnaires/start/baseline/{name}", follow_redirects=True)

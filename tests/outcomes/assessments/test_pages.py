@@ -335,12 +335,14 @@ def test_a_stratum_that_cannot_be_worked_out_leaves_it_to_the_researcher(app, cl
             "rule for it (add one under the baseline's strata).")
 
 
-def test_today_shows_the_questionnaires_first(app, client, auth):
+def test_home_shows_the_questionnaires_first(app, client, auth):
+    """Before randomisation the home page is where a participant lands: the baseline
+    questionnaires first, then what happens next."""
     setup_person(app)
     auth.login("T-0001")
-    page = client.get("/modules/today").get_data(as_text=True)
+    page = client.get("/").get_data(as_text=True)
     assert "Questionnaires to fill" in page
-    assert page.index("Questionnaires to fill") < page.index("next-heading")
+    assert page.index("Questionnaires to fill") < page.index("What happens next")
     assert "Before you start, please answer a few questionnaires" in page
 
 
