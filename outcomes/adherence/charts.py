@@ -4,6 +4,11 @@ Built like ``modules.charts``: no scripts, no ``style`` attributes, ``currentCol
 a title and a description, every text escaped here, and each box with its own
 ``<title>``. The dashboard shows the same figures in a table, so the chart adds a picture,
 never information that only the picture holds.
+
+Each arm's name sits above its box, across the chart's whole width: arm names are the
+researchers' own and can be long ("Kinship with moderators" did not fit in a left margin
+and was cut). A name longer than the width is shortened with an ellipsis; the
+description, each box's title and the table keep it whole.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ from markupsafe import Markup, escape
 from outcomes.adherence.summary import Distribution
 
 WIDTH = 480
-LEFT, RIGHT, TOP, ROW, AXIS = 150, 16, 10, 44, 40
+LEFT, RIGHT, TOP, ROW, AXIS = 16, 24, 4, 60, 40
+#: characters of an arm's name that fit across the chart (14 px bold: about 8.5 px each)
+NAME_CHARACTERS = 52
 
 
 def box_plot(groups: Sequence[tuple[str, Distribution]], *, title: str, low: float,
@@ -37,7 +44,7 @@ def box_plot(groups: Sequence[tuple[str, Distribution]], *, title: str, low: flo
         f'<desc id="{chart_id}-desc">{escape(_describe(groups, show))}</desc>',
     ]
     for number, (label, dist) in enumerate(groups):
-        parts += _box(label, dist, TOP + ROW * number + ROW / 2, x, show)
+        parts += _box(label, dist, TOP + ROW * number, x, show)
     parts += _axis(low, high, TOP + ROW * len(groups), x, show)
     parts.append("</svg>")
     return Markup("\n".join(parts))  # noqa: S704 - every text part above is escaped
@@ -52,12 +59,14 @@ def _describe(groups: Sequence[tuple[str, Distribution]],
         for label, dist in groups)
 
 
-def _box(label: str, dist: Distribution, middle: float, x: Callable[[float], float],
+def _box(label: str, dist: Distribution, row_top: float, x: Callable[[float], float],
          show: Callable[[float | None], str]) -> list[str]:
-    parts = [f'<text x="{LEFT - 8}" y="{middle + 5}" text-anchor="end">{escape(label)}</text>']
+    name = label if len(label) <= NAME_CHARACTERS else label[:NAME_CHARACTERS - 1] + "…"
+    parts = [f'<text x="{LEFT}" y="{row_top + 16}" font-weight="600">{escape(name)}</text>']
+    middle = row_top + 38
     five = (dist.minimum, dist.q1, dist.median, dist.q3, dist.maximum)
     if None in five:
-        return parts + [f'<text x="{LEFT + 4}" y="{middle + 5}">no values</text>']
+        return parts + [f'<text x="{LEFT}" y="{middle + 5}">no values</text>']
     least, q1, median, q3, most = (x(v) for v in five)  # type: ignore[arg-type]
     top, bottom = middle - 12, middle + 12
     tip = (f"{label}: median {show(dist.median)}, quartiles {show(dist.q1)} to "

@@ -3,6 +3,7 @@ distributions and attrition, from live data; who may see it; and its query count
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -286,8 +287,27 @@ def test_the_box_plot_is_safe_under_the_csp_and_says_what_it_shows():
     assert "style=" not in svg and "<script" not in svg and "<b>" not in svg
     assert "&lt;b&gt;Arm&lt;/b&gt;: median 50 %, interquartile range 25 % to 75 %" in svg
     assert "Empty arm: no values." in svg and ">no values</text>" in svg
-    # the box spans the quartiles: x from 150 + 0.25 * 314 to 150 + 0.75 * 314
-    assert '<rect x="228.5" y="' in svg and 'width="157.0"' in svg
+    # the box spans the quartiles: x from 16 + 0.25 * 440 to 16 + 0.75 * 440
+    assert '<rect x="126.0" y="' in svg and 'width="220.0"' in svg
+
+
+def test_the_box_plot_shows_a_long_arm_name_whole_above_its_box():
+    """Arm names are the researchers' own: a name that did not fit a left margin was cut
+    ("...hip with moderators"); now it sits above its box, shortened only past the width."""
+    from outcomes.adherence import charts, summary
+
+    long_name = "Kinship with moderators, weekly check-ins and the peer forum, pilot site B"
+    svg = str(charts.box_plot(
+        [("Kinship with moderators", summary.distribution([0.2, 0.4])),
+         (long_name, summary.distribution([0.1, 0.9]))],
+        title="Adherence by arm", low=0.0, high=1.0, chart_id="c",
+        show=lambda v: services.show_value("adherence_ratio", v)))
+    labels = re.findall(r'<text x="16" y="[0-9.]+" font-weight="600">([^<]+)</text>', svg)
+    assert labels[0] == "Kinship with moderators"
+    assert labels[1] == long_name[:charts.NAME_CHARACTERS - 1] + "…"
+    assert f"{long_name}: median" in svg  # the description keeps it whole
+    rows = [float(y) for y in re.findall(r'<rect x="[0-9.]+" y="([0-9.]+)"', svg)]
+    assert rows[1] - rows[0] == charts.ROW  # one row each, name above its box
 
 
 def test_the_page_draws_a_box_plot_per_ratio(app, client, auth, trial):
