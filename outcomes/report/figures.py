@@ -15,7 +15,9 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import MaxNLocator
 
 from outcomes.report.document import Figure
 
@@ -124,8 +126,16 @@ def weekly(name: str, title: str, series: dict[str, tuple[list[int], list[float]
     for n, (arm, (weeks, means)) in enumerate(series.items()):
         ax.plot(weeks, means, marker="o", label=_plain(arm), color=COLOURS[n % len(COLOURS)])
     ax.set_title(_plain(title))
-    ax.set_xlabel("Week since randomisation")
+    week_axis(ax, [week for weeks, _means in series.values() for week in weeks])
     ax.set_ylabel("Mean answer")
     ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return Figure(name, f"{title}: weekly mean of the daily answers by arm.", _png(fig))
+
+
+def week_axis(ax: Axes, weeks: Sequence[int]) -> None:
+    """Whole weeks on the x axis (one week of data gave ticks 0.96, 0.98 ... 1.04)."""
+    ax.set_xlabel("Week since randomisation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if weeks and min(weeks) == max(weeks):
+        ax.set_xlim(weeks[0] - 1, weeks[0] + 1)

@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure as MplFigure
 
-from outcomes.report import SECTIONS, effects, sections
+from outcomes.report import SECTIONS, effects, figures, sections
 from outcomes.report.settings import ArmInfo, Settings, TimepointInfo
 
 RNG = np.random.default_rng(7)
@@ -152,6 +153,18 @@ def test_guided_section_compares_guided_with_unguided_arms():
     unguided = settings()
     unguided.arms = [ArmInfo("int", "A", False, 5), ArmInfo("ctl", "B", False, 3)]
     assert "no pair of guided and unguided" in sections.guided(data, unguided).notes[0]
+
+
+def test_weekly_figures_count_whole_weeks():
+    """A series of one week read 0.96, 0.98 ... 1.04 on its axis."""
+    for weeks in ([1], [1, 2, 5], [0, 12]):
+        ax = MplFigure().subplots()
+        ax.plot(weeks, [3.0] * len(weeks), marker="o")
+        figures.week_axis(ax, weeks)
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), (weeks, ticks)
+        assert low < min(weeks) and max(weeks) < high
 
 
 def test_sms_series_weekly_means_by_arm():
