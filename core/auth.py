@@ -12,10 +12,12 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, exists, func, select, update
+from sqlalchemy.orm import aliased
 
 from core import audit, principal
 from core.clock import utcnow
@@ -65,27 +67,43 @@ def mfa_key(user: User) -> str:
 
 
 def lockout_until(key: str, ip: str | None) -> datetime | None:
-    """When the account key or the address may try again, or None if not locked."""
+    """When the account key or the address may try again, or None if not locked.
+
+    The account's count starts again at its last success. The address's count is of its
+    failures in the window less those its own account later got right from the same
+    address: people at a shared clinic address who mistype and then sign in cost the
+    address nothing, but someone's success with their own account no longer wipes the
+    address's count, so one valid account cannot be used to try passwords on others
+    without end."""
     config = current_app.config
     window = timedelta(minutes=config["LOGIN_LOCK_MINUTES"])
     since = utcnow() - window
-    checks = (
-        (LoginAttempt.account_key, key, config["LOGIN_MAX_FAILURES_ACCOUNT"]),
-        (LoginAttempt.ip_hash, ip_key(ip), config["LOGIN_MAX_FAILURES_IP"]),
-    )
-    for column, value, limit in checks:
-        last_success = db.session.scalar(
-            select(func.max(LoginAttempt.at)).where(column == value, LoginAttempt.succeeded)
-        )
-        start = max(since, last_success) if last_success else since
-        failures = db.session.execute(
-            select(func.count(), func.max(LoginAttempt.at)).where(
-                column == value, LoginAttempt.at > start, LoginAttempt.succeeded.is_(False)
-            )
-        ).one()
-        if failures[0] >= limit:
-            return failures[1] + window
+    last_success = db.session.scalar(select(func.max(LoginAttempt.at)).where(
+        LoginAttempt.account_key == key, LoginAttempt.succeeded))
+    for failures, limit in (
+        (_failures(LoginAttempt.account_key == key,
+                   since=max(since, last_success) if last_success else since),
+         config["LOGIN_MAX_FAILURES_ACCOUNT"]),
+        (_failures(LoginAttempt.ip_hash == ip_key(ip), ~_put_right_later(), since=since),
+         config["LOGIN_MAX_FAILURES_IP"]),
+    ):
+        count, latest = db.session.execute(failures).one()
+        if count >= limit:
+            return latest + window
     return None
+
+
+def _failures(*where: Any, since: datetime) -> Select[Any]:
+    return select(func.count(), func.max(LoginAttempt.at)).where(
+        *where, LoginAttempt.at > since, LoginAttempt.succeeded.is_(False))
+
+
+def _put_right_later() -> Any:
+    """The failed attempt's account later signed in from the same address."""
+    later = aliased(LoginAttempt)
+    return exists().where(later.ip_hash == LoginAttempt.ip_hash,
+                          later.account_key == LoginAttempt.account_key,
+                          later.succeeded, later.at > LoginAttempt.at)
 
 
 def _note_attempt(key: str, ip: str | None, succeeded: bool) -> None:

@@ -279,6 +279,46 @@ def test_one_address_trying_many_accounts_is_paused(app, client):
     assert sign_in(client, "T-0001", ip="192.0.2.11").status_code == 302
 
 
+def test_a_valid_account_does_not_reset_the_address_count(app):
+    """Someone with an account of their own (a participant, say) cannot try passwords on
+    other accounts without end by signing in to their own between guesses: a success
+    used to start the address's count again."""
+    app.config["LOGIN_MAX_FAILURES_IP"] = 3
+    with app.app_context():
+        make_participant(code="T-0001", name="Quiet Harbour")
+        for number in (2, 3, 4):
+            make_participant(code=f"T-000{number}", name=f"Person {number}")
+    for victim in ("Person 2", "Person 3"):
+        fail(app.test_client(), victim, 1, ip="192.0.2.10")
+        clock.advance(timedelta(seconds=1))
+        assert sign_in(app.test_client(), "T-0001", ip="192.0.2.10").status_code == 302
+    fail(app.test_client(), "Person 4", 1, ip="192.0.2.10")
+    response = sign_in(app.test_client(), "Person 2", WRONG, ip="192.0.2.10")
+    assert response.status_code == 429
+    assert b"paused" in response.data
+    # the accounts guessed at are not paused from elsewhere (one failure each)
+    assert sign_in(app.test_client(), "Person 2", ip="192.0.2.11").status_code == 302
+
+
+def test_people_who_mistype_and_then_sign_in_cost_a_shared_address_nothing(app):
+    """A clinic's computers share one address: each person's own mistakes are forgiven
+    when they then sign in from it, so colleagues are not paused by them."""
+    app.config["LOGIN_MAX_FAILURES_IP"] = 3
+    with app.app_context():
+        for number in range(1, 6):
+            make_participant(code=f"T-000{number}", name=f"Person {number}")
+    for number in range(1, 6):
+        fail(app.test_client(), f"T-000{number}", 2, ip="198.51.100.20")
+        clock.advance(timedelta(seconds=1))
+        assert sign_in(app.test_client(), f"T-000{number}",
+                       ip="198.51.100.20").status_code == 302, number
+    # ten failures in all, every one put right: the next person's mistakes still count
+    fail(app.test_client(), "T-0001", 1, ip="198.51.100.20")
+    fail(app.test_client(), "T-0002", 1, ip="198.51.100.20")
+    fail(app.test_client(), "T-0003", 1, ip="198.51.100.20")
+    assert sign_in(app.test_client(), "T-0004", ip="198.51.100.20").status_code == 429
+
+
 def test_address_lock_expires_by_itself(app, client, participant):
     """It lifts an address pause after LOGIN_LOCK_MINUTES."""
     app.config["LOGIN_MAX_FAILURES_IP"] = 3
