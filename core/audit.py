@@ -5,6 +5,14 @@ transaction, so an action and its audit entry commit or roll back together.
 Each entry's hash covers its fields and the previous entry's hash; appenders
 are serialised by updating the single ``audit_head`` row first (a row lock on
 PostgreSQL, the write lock on SQLite), so the chain cannot fork.
+
+**Anchors.** The hashes carry no secret, so someone who can write to the database could
+rewrite entries and hash the whole chain again, or empty it together with ``audit_head``,
+and ``verify_chain`` alone would find it intact. An *anchor* (``anchor()``: the newest
+entry's number and hash, ``SEQ:HASH``) kept outside the database catches both: the
+scheduler logs one every hour (``core.jobs.audit_anchor``), operators can print one
+(``flask audit anchor``), and ``flask audit verify --anchor SEQ:HASH`` checks that the
+entry is still there with that hash (``check_anchor``).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, select, update
+from sqlalchemy import ForeignKey, Index, String, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -163,3 +171,40 @@ def verify_chain(batch: int = 1000) -> ChainReport:
     if head is not None and (head.seq != checked or head.last_hash != prev_hash):
         return ChainReport(checked, checked + 1, "the newest entries are missing (chain was cut)")
     return ChainReport(checked)
+
+
+def anchor() -> str:
+    """The newest entry's number and hash as ``SEQ:HASH`` (``0:000...`` for an empty
+    log), to keep outside the database."""
+    head = db.session.get(AuditHead, 1)
+    return f"{head.seq}:{head.last_hash}" if head is not None else f"0:{GENESIS}"
+
+
+class BadAnchor(ValueError):
+    pass
+
+
+def parse_anchor(text: str) -> tuple[int, str]:
+    seq, _, digest = text.strip().partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef"
+                                                      for c in digest):
+        raise BadAnchor(f"{text!r} is not an anchor: expected the entry number, a colon and "
+                        "its 64-character hash, as `flask audit anchor` prints it")
+    return int(seq), digest
+
+
+def check_anchor(text: str) -> str | None:
+    """None when the log still holds the anchored entry with its anchored hash, else
+    what is wrong. Raises ``BadAnchor`` for text that is not an anchor."""
+    seq, digest = parse_anchor(text)
+    if seq == 0:
+        return None
+    found = db.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
+    if found is None:
+        newest = db.session.scalar(select(func.max(AuditEntry.seq))) or 0
+        return (f"entry {seq} was in the log when it was anchored and is gone (the log now "
+                f"ends at entry {newest}): entries were removed")
+    if found != digest:
+        return (f"entry {seq} no longer has its anchored hash: the log up to it was "
+                "rewritten")
+    return None

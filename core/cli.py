@@ -39,15 +39,34 @@ def create_user(email: str, role: str, display_name: str | None, password: str) 
 
 
 @audit_cli.command("verify")
-def verify() -> None:
-    """Recompute the hash chain; exit 1 and name the first broken entry if any."""
+@click.option("--anchor", "anchors", multiple=True, metavar="SEQ:HASH",
+              help="An anchor kept outside the database (the scheduler logs one daily; "
+                   "`flask audit anchor` prints one). Repeatable.")
+def verify(anchors: tuple[str, ...]) -> None:
+    """Recompute the hash chain and check each anchor; exit 1 and say what is wrong."""
+    try:
+        for text in anchors:
+            audit.parse_anchor(text)
+    except audit.BadAnchor as exc:
+        raise click.BadParameter(str(exc), param_hint="--anchor") from exc
     report = audit.verify_chain()
-    if report.ok:
-        click.echo(f"Audit chain intact: {report.checked} entries checked.")
-        return
-    click.echo(f"Audit chain BROKEN at entry {report.broken_seq}: {report.reason}. "
-               f"{report.checked} entries before it are intact.", err=True)
-    sys.exit(1)
+    if not report.ok:
+        click.echo(f"Audit chain BROKEN at entry {report.broken_seq}: {report.reason}. "
+                   f"{report.checked} entries before it are intact.", err=True)
+        sys.exit(1)
+    problems = [problem for text in anchors if (problem := audit.check_anchor(text))]
+    for problem in problems:
+        click.echo(f"Audit log does NOT match an anchor: {problem}.", err=True)
+    if problems:
+        sys.exit(1)
+    matched = f"; {len(anchors)} anchor(s) match" if anchors else ""
+    click.echo(f"Audit chain intact: {report.checked} entries checked{matched}.")
+
+
+@audit_cli.command("anchor")
+def print_anchor() -> None:
+    """Print the newest entry's number and hash, to keep outside the database."""
+    click.echo(audit.anchor())
 
 
 @scheduler_cli.command("run")

@@ -62,6 +62,7 @@ JOBS: list[Job] = [
     Job("sms.expire", "outcomes.prompts.jobs:expire", "interval", {"minutes": 5}),
     Job("core.notifications_purge", "core.jobs:purge_notifications", "cron",
         {"hour": 3, "minute": 27}),
+    Job("core.audit_anchor", "core.jobs:audit_anchor", "cron", {"minute": 37}),
     Job("outcomes.assessment_reminders", "outcomes.assessments.jobs:send_reminders", "cron",
         {"minute": "*/15"}),
 ]

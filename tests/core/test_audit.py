@@ -154,6 +154,86 @@ def test_verify_works_across_batches(app):
     assert (report.ok, report.broken_seq, report.checked) == (False, 11, 10)
 
 
+# --- anchors kept outside the database -------------------------------------------
+
+def test_an_anchor_catches_a_log_emptied_with_its_head(app, runner):
+    """Deleting every entry and resetting the head leaves a chain that verifies as empty;
+    the anchor the scheduler logged says entries were removed."""
+    with app.app_context():
+        write_entries(4)
+        kept = audit.anchor()
+        tamper("DELETE FROM audit_entry")
+        tamper(f"UPDATE audit_head SET seq = 0, last_hash = '{GENESIS}'")
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0  # no anchor: fooled
+    result = runner.invoke(args=["audit", "verify", "--anchor", kept])
+    assert result.exit_code == 1
+    assert ("does NOT match an anchor: entry 4 was in the log when it was anchored and is "
+            "gone (the log now ends at entry 0): entries were removed") in result.output
+
+
+def test_an_anchor_catches_a_chain_rewritten_and_hashed_again(app, runner):
+    """The hashes have no secret: a rewrite with every hash recomputed verifies as intact
+    on its own, but not against an anchor from before it."""
+    with app.app_context():
+        write_entries(5)
+        kept = audit.anchor()
+        previous = GENESIS
+        for entry in chain():
+            if entry.seq == 2:
+                entry.detail = {"number": 42}
+            entry.prev_hash = previous
+            entry.hash = previous = audit.entry_hash(entry)
+        db.session.get(AuditHead, 1).last_hash = previous
+        db.session.commit()
+        assert audit.verify_chain().ok
+    result = runner.invoke(args=["audit", "verify", "--anchor", kept])
+    assert result.exit_code == 1
+    assert "entry 5 no longer has its anchored hash: the log up to it was rewritten" in \
+        result.output
+
+
+def test_anchors_of_an_untouched_log_match_as_it_grows(app, runner):
+    with app.app_context():
+        empty = audit.anchor()
+        write_entries(3)
+        first = audit.anchor()
+        audit.record("test.entry", actor=None, number=4)
+        audit.record("test.entry", actor=None, number=5)
+        db.session.commit()
+        assert first.split(":")[0] == "3" and audit.anchor().split(":")[0] == "5"
+    result = runner.invoke(args=["audit", "verify", "--anchor", empty, "--anchor", first])
+    assert result.exit_code == 0, result.output
+    assert "Audit chain intact: 5 entries checked; 2 anchor(s) match." in result.output
+    printed = runner.invoke(args=["audit", "anchor"])
+    assert printed.output.strip() == audit_anchor_of(app)
+
+
+def audit_anchor_of(app) -> str:
+    with app.app_context():
+        return audit.anchor()
+
+
+@pytest.mark.parametrize("text", ["12", "x:" + "a" * 64, "3:" + "a" * 63, "3:" + "G" * 64])
+def test_a_mistyped_anchor_is_refused_with_the_expected_form(app, runner, text):
+    result = runner.invoke(args=["audit", "verify", "--anchor", text])
+    assert result.exit_code == 2
+    assert "expected the entry number, a colon and its 64-character hash" in result.output
+
+
+def test_the_scheduler_logs_an_anchor_every_hour(app, caplog):
+    from core import scheduler
+
+    job = next(job for job in scheduler.JOBS if job.id == "core.audit_anchor")
+    assert (job.trigger, job.trigger_args) == ("cron", {"minute": 37})
+    with app.app_context():
+        write_entries(2)
+        expected = audit.anchor()
+    with caplog.at_level("INFO", logger="kinship.scheduler"):
+        result = scheduler.run_job(app, job)
+    assert result == {"audit_anchor": expected}
+    assert expected in caplog.text
+
+
 # --- what is audited -----------------------------------------------------------
 
 def test_sign_in_success_and_failure_are_audited(app, client, auth):
