@@ -112,7 +112,8 @@ def people(request: pytest.FixtureRequest, browser: Browser, server: Server,
            artifacts: Path) -> Iterator[Callable[..., Person]]:
     """Make a ``Person`` (own browser context) for this journey: ``people("name")``."""
     journey = request.node.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
-    audit = _audits.setdefault(journey, AxeAudit())
+    audit = _audits.setdefault(journey, AxeAudit(
+        regions_may_scroll=getattr(request.module, "REGIONS_MAY_SCROLL", False)))
     made: list[Person] = []
 
     def make(name: str, *, phone: bool = True) -> Person:

@@ -57,3 +57,21 @@ def test_desktop_pages_may_scroll_wide_tables(open_page) -> None:
     audit = axe.AxeAudit()
     audit.check(page, "caseload")
     assert audit.sideways == []
+
+
+def test_staff_tables_may_scroll_in_their_region_but_not_the_page(open_page) -> None:
+    page = open_page(PHONE, "nowrap")
+    audit = axe.AxeAudit(regions_may_scroll=True)
+    audit.check(page, "caseload")
+    assert audit.sideways == []
+    # an absolutely placed label past the table's edge widens the page itself
+    page.evaluate("""() => {
+      const label = document.createElement('span');
+      label.textContent = 'Move down';
+      label.style.position = 'absolute';
+      label.style.left = '700px';
+      document.querySelector('td').append(label);
+    }""")
+    audit.check(page, "rota")
+    assert len(audit.sideways) == 1
+    assert "(rota): the page (" in audit.sideways[0]
