@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -184,19 +185,21 @@ class BadAnchor(ValueError):
     pass
 
 
+ANCHOR = re.compile(r"([0-9]+):([0-9a-f]{64})", re.ASCII)
+
+
 def parse_anchor(text: str) -> tuple[int, str]:
-    seq, _, digest = text.strip().partition(":")
-    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef"
-                                                      for c in digest):
+    """``SEQ:HASH`` as ``(seq, hash)``; the hash in either case. Raises ``BadAnchor``."""
+    found = ANCHOR.fullmatch(text.strip().lower())
+    if found is None:
         raise BadAnchor(f"{text!r} is not an anchor: expected the entry number, a colon and "
                         "its 64-character hash, as `flask audit anchor` prints it")
-    return int(seq), digest
+    return int(found[1]), found[2]
 
 
-def check_anchor(text: str) -> str | None:
-    """None when the log still holds the anchored entry with its anchored hash, else
-    what is wrong. Raises ``BadAnchor`` for text that is not an anchor."""
-    seq, digest = parse_anchor(text)
+def check_anchor(seq: int, digest: str) -> str | None:
+    """None when the log still holds entry ``seq`` with the hash ``digest`` (an anchor
+    from ``parse_anchor``), else what is wrong."""
     if seq == 0:
         return None
     found = db.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))

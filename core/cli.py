@@ -40,13 +40,12 @@ def create_user(email: str, role: str, display_name: str | None, password: str) 
 
 @audit_cli.command("verify")
 @click.option("--anchor", "anchors", multiple=True, metavar="SEQ:HASH",
-              help="An anchor kept outside the database (the scheduler logs one daily; "
-                   "`flask audit anchor` prints one). Repeatable.")
+              help="An anchor kept outside the database (the scheduler logs one every "
+                   "hour; `flask audit anchor` prints one). Repeatable.")
 def verify(anchors: tuple[str, ...]) -> None:
     """Recompute the hash chain and check each anchor; exit 1 and say what is wrong."""
     try:
-        for text in anchors:
-            audit.parse_anchor(text)
+        parsed = [audit.parse_anchor(text) for text in anchors]
     except audit.BadAnchor as exc:
         raise click.BadParameter(str(exc), param_hint="--anchor") from exc
     report = audit.verify_chain()
@@ -54,7 +53,8 @@ def verify(anchors: tuple[str, ...]) -> None:
         click.echo(f"Audit chain BROKEN at entry {report.broken_seq}: {report.reason}. "
                    f"{report.checked} entries before it are intact.", err=True)
         sys.exit(1)
-    problems = [problem for text in anchors if (problem := audit.check_anchor(text))]
+    problems = [problem for seq, digest in parsed
+                if (problem := audit.check_anchor(seq, digest))]
     for problem in problems:
         click.echo(f"Audit log does NOT match an anchor: {problem}.", err=True)
     if problems:

@@ -201,9 +201,10 @@ def test_anchors_of_an_untouched_log_match_as_it_grows(app, runner):
         audit.record("test.entry", actor=None, number=5)
         db.session.commit()
         assert first.split(":")[0] == "3" and audit.anchor().split(":")[0] == "5"
-    result = runner.invoke(args=["audit", "verify", "--anchor", empty, "--anchor", first])
+    result = runner.invoke(args=["audit", "verify", "--anchor", empty, "--anchor", first,
+                                 "--anchor", f" {first.upper()} "])  # as pasted from a log
     assert result.exit_code == 0, result.output
-    assert "Audit chain intact: 5 entries checked; 2 anchor(s) match." in result.output
+    assert "Audit chain intact: 5 entries checked; 3 anchor(s) match." in result.output
     printed = runner.invoke(args=["audit", "anchor"])
     assert printed.output.strip() == audit_anchor_of(app)
 
@@ -213,7 +214,8 @@ def audit_anchor_of(app) -> str:
         return audit.anchor()
 
 
-@pytest.mark.parametrize("text", ["12", "x:" + "a" * 64, "3:" + "a" * 63, "3:" + "G" * 64])
+@pytest.mark.parametrize("text", ["12", "x:" + "a" * 64, "3:" + "a" * 63, "3:" + "G" * 64,
+                                  "\u00b2:" + "a" * 64, "-3:" + "a" * 64])
 def test_a_mistyped_anchor_is_refused_with_the_expected_form(app, runner, text):
     result = runner.invoke(args=["audit", "verify", "--anchor", text])
     assert result.exit_code == 2

@@ -40,7 +40,7 @@ FIND_SIDEWAYS = """() => {
   for (const el of document.querySelectorAll("main *")) {
     const overflow = getComputedStyle(el).overflowX;
     if ((overflow === "auto" || overflow === "scroll") && el.scrollWidth > el.clientWidth + 1) {
-      const name = el.getAttribute("aria-label") || el.id || el.className || "";
+      const name = el.getAttribute("aria-label") || el.id || el.getAttribute("class") || "";
       found.push({what: el.tagName.toLowerCase() + (name ? ` "${name}"` : ""),
                   by: el.scrollWidth - el.clientWidth, page: false});
     }
