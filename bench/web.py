@@ -106,7 +106,8 @@ def drop_database(admin_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def server_env(database_url: str, instance: Path, port: int, workers: int | None) -> dict:
+def server_env(database_url: str, instance: Path, port: int, workers: int | None,
+               page_cache_seconds: float | None = None) -> dict:
     """Development and demo mode (the demo two-step codes), console SMS, cheap hashing."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("KINSHIP_", "GUNICORN_", "TWILIO_", "SMS_"))}
@@ -120,6 +121,9 @@ def server_env(database_url: str, instance: Path, port: int, workers: int | None
     })
     if workers:
         env["GUNICORN_WORKERS"] = str(workers)
+    env.pop("PAGE_CACHE_SECONDS", None)
+    if page_cache_seconds is not None:
+        env["PAGE_CACHE_SECONDS"] = str(page_cache_seconds)
     env.pop("FLASK_DEBUG", None)
     return env
 
@@ -421,7 +425,10 @@ def soak(pools: dict[str, tuple[list[Client], str]], users: int, seconds: float)
 
 def bench(args: argparse.Namespace, base_url: str, tmp: Path) -> None:
     port = free_port()
-    env = server_env(base_url, tmp, port, args.workers)
+    env = server_env(base_url, tmp, port, args.workers, args.page_cache_seconds)
+    print("  page cache: " + ("off" if args.page_cache_seconds == 0 else "on (the app's own)"
+                              if args.page_cache_seconds is None
+                              else f"on, {args.page_cache_seconds:g} s"))
     started = time.monotonic()
     for step in (("db", "upgrade"), ("modules", "sync"), ("demo", "seed", "--participants", "30")):
         flask(env, *step)
@@ -526,6 +533,9 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=5.0, help="seconds per ramp step")
     parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved throughput rounds (web_<page> is their median)")
+    parser.add_argument("--page-cache-seconds", type=float, default=None,
+                        help="PAGE_CACHE_SECONDS for the server (default: the app's own; "
+                             "0 measures every page made afresh)")
     parser.add_argument("--database-url",
                         default="postgresql://kinship:kinship@127.0.0.1:5432/postgres",
                         help="a role with CREATEDB; the bench makes its own database")

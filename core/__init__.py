@@ -38,7 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from core import audit, events, models, scheduler  # noqa: F401 - register the tables
+    from core import audit, changes, events, models, scheduler  # noqa: F401 - register the tables
     from core.database import configure_engine
     from core.extensions import csrf, db, login_manager, migrate
 

@@ -109,6 +109,9 @@ def load_config(instance_path: Path) -> dict[str, Any]:
         "SMS_DISPATCH_MAX_SECONDS": float(os.environ.get("SMS_DISPATCH_MAX_SECONDS", "50")),
         "SMS_RECONCILE_AFTER_SECONDS": _int("SMS_RECONCILE_AFTER_SECONDS", 120),
         "SMS_STUCK_AFTER_SECONDS": _int("SMS_STUCK_AFTER_SECONDS", 600),
+        # core.pagecache: how old a cached page may grow (0: off) and each process's room
+        "PAGE_CACHE_SECONDS": float(os.environ.get("PAGE_CACHE_SECONDS", "30")),
+        "PAGE_CACHE_MEGABYTES": float(os.environ.get("PAGE_CACHE_MEGABYTES", "32")),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }

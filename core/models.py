@@ -10,7 +10,7 @@ from datetime import datetime, time
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.clock import utcnow
@@ -100,6 +100,9 @@ class Participant(db.Model):
     enrolled_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
     randomised_at: Mapped[datetime | None]
+    #: moves whenever something of theirs is written (``core.changes``); cached pages
+    #: that show their data are checked against it (``core.pagecache``)
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="participant", foreign_keys=[user_id])
     moderator: Mapped[User | None] = relationship(foreign_keys=[moderator_id])

@@ -8,10 +8,12 @@ its row is revoked.
 
 from __future__ import annotations
 
+import functools
+
 from flask import Flask, flash, g, session
 from flask_login import login_user, logout_user
 
-from core import accounts, auth, notifications, principal, settings
+from core import accounts, auth, changes, notifications, principal, settings
 from core.access import register_gate
 from core.extensions import db, login_manager
 from core.models import User, UserSession
@@ -30,6 +32,9 @@ def init_app(app: Flask) -> None:
     principal.register("consent_ok", accounts.consent_ok_fact)
     principal.register("site_settings", settings.stored_fact)
     principal.register("unread_notifications", notifications.unread_fact)
+    # what cached pages are checked against (core.pagecache)
+    for counter in (changes.EPOCH, changes.FORUM_COUNTER):
+        principal.register(f"changes_{counter}", functools.partial(changes.counter_fact, counter))
 
 
 def load_user(user_id: str) -> User | None:

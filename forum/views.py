@@ -21,6 +21,7 @@ from core import navigation
 from core.access import role_required
 from core.extensions import db
 from core.forms import ConfirmForm, show_error
+from core.pagecache import cached
 from core.roles import MODERATORS, Role
 from forum import bp, feed, reports, services
 from forum.forms import (
@@ -102,6 +103,7 @@ def _viewer_tz() -> str | None:
 
 @bp.route("/", endpoint="feed")
 @forum_page
+@cached()
 def feed_page():
     kind = request.args.get("kind")
     try:

@@ -200,6 +200,27 @@ def caseload(actor: User, *, everyone: bool = False, filters: Filters | None = N
                     total=_count(actor, everyone=everyone) if filters.q else len(rows))
 
 
+def version(actor: User, *, everyone: bool = False) -> tuple[int, int, int]:
+    """What a cached caseload page is checked against (``core.pagecache``): how many
+    people the list holds and the sums of their ids and data versions. ``core.changes``
+    moves a person's data version with anything of theirs and with joining or leaving a
+    list, so the figures change with anything the page shows about them."""
+    kind = "everyone" if everyone and actor.role == Role.CLINICIAN else "caseload"
+    count, ids, versions = db.session.execute(_version_query(kind),
+                                              {"moderator": actor.id}).one()
+    return int(count), int(ids), int(versions)
+
+
+@cache
+def _version_query(kind: str) -> Select[Any]:
+    query = select(func.count(), func.coalesce(func.sum(Participant.id), 0),
+                   func.coalesce(func.sum(Participant.data_version), 0)
+                   ).where(Participant.status != "invited")
+    if kind == "caseload":
+        query = query.where(Participant.moderator_id == bindparam("moderator"))
+    return query
+
+
 def _list_of(actor: User, *, everyone: bool, q: str,
              now: datetime) -> tuple[str, dict[str, Any]]:
     """The kind of list (:func:`_who`) and its parameters."""

@@ -9,6 +9,7 @@ from core import navigation
 from core.access import role_required
 from core.extensions import db
 from core.models import Participant
+from core.pagecache import cached
 from core.roles import MODERATORS, Role
 from moderation import bp, services, timeline
 from moderation import caseload as caseload_figures
@@ -17,11 +18,16 @@ from outcomes.prompts.services import sms_answers_for
 navigation.add("Caseload", "moderation.caseload", MODERATORS, order=10)
 
 
+def _everyone() -> bool:
+    # only clinicians may see everyone; a peer's ``all=1`` must not relabel their own list
+    return request.args.get("all") == "1" and current_user.role == Role.CLINICIAN
+
+
 @bp.route("/")
 @role_required(*MODERATORS)
+@cached(lambda: caseload_figures.version(current_user, everyone=_everyone()))
 def caseload():
-    # only clinicians may see everyone; a peer's ``all=1`` must not relabel their own list
-    everyone = request.args.get("all") == "1" and current_user.role == Role.CLINICIAN
+    everyone = _everyone()
     filters = services.Filters.from_args(request.args)
     result = services.caseload(current_user, everyone=everyone, filters=filters)
     return render_template("moderation/caseload.html", caseload=result, filters=result.filters,

@@ -28,6 +28,7 @@ from core.clock import utcnow
 from core.extensions import db
 from core.forms import show_error
 from core.models import Participant
+from core.pagecache import cached
 from core.roles import Role
 from modules import bp, charts, gamification, mood, services
 from modules.forms import (
@@ -155,6 +156,7 @@ def _flash_done(message: str, participant: Participant, before: _Before | None) 
 
 @bp.route("/today")
 @participant_page
+@cached()
 def today():
     return _render_today(_me())
 
@@ -282,6 +284,7 @@ def _module_or_404(key: str) -> Module:
 
 @bp.route("/<module_key>/<step_key>", methods=["GET", "POST"])
 @participant_page
+@cached()
 def step(module_key: str, step_key: str):
     participant = _me()
     # the active module from the catalogue, the active step from the module's page

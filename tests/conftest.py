@@ -117,6 +117,13 @@ def app(request: pytest.FixtureRequest, _schemas: dict[str, str], tmp_path: Path
 
 
 @pytest.fixture
+def uncached(app) -> None:
+    """Pages made afresh on every request (``core.pagecache`` off), for the tests that
+    count what a page itself costs."""
+    app.config["PAGE_CACHE_SECONDS"] = 0
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

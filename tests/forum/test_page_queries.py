@@ -20,6 +20,9 @@ from tests.factories import make_staff
 from tests.forum.forum_rows import NOW, member
 from tests.modules.test_page_queries import statements_during
 
+# what the page itself costs, not its cached copy (core.pagecache)
+pytestmark = pytest.mark.usefixtures("uncached")
+
 
 def world(posts: int, comments: int, readers: int) -> int:
     """``posts`` posts by rotating authors, each with ``comments`` comments (every other

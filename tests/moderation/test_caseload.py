@@ -187,6 +187,7 @@ def add_caseload(app, moderator_id: int, first: int, count: int) -> None:
         db.session.commit()
 
 
+@pytest.mark.usefixtures("uncached")
 def test_caseload_page_runs_the_same_queries_for_5_and_50_participants(app, client, auth):
     """It loads a caseload with a fixed number of queries, however long it is."""
     with app.app_context():

@@ -293,6 +293,7 @@ def add_busy_people(app, moderator_id: int, first: int, count: int) -> None:
         db.session.commit()
 
 
+@pytest.mark.usefixtures("uncached")
 def test_the_page_runs_the_same_queries_for_5_and_60_busy_participants(app, client, auth):
     """It loads every figure with a fixed number of queries, however long the list."""
     peer_id = setup_peer(app)

@@ -21,6 +21,9 @@ from tests.factories import make_participant
 from tests.modules.content_rows import make_module
 from tests.sql_count import counting
 
+# what the page itself costs, not its cached copy (core.pagecache)
+pytestmark = pytest.mark.usefixtures("uncached")
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -19,6 +19,9 @@ from modules.models import Award, Module, Step
 from tests.factories import make_participant, make_staff
 from tests.modules.content_rows import make_module, make_pathway, steps_of
 
+# what the page itself costs, not its cached copy (core.pagecache)
+pytestmark = pytest.mark.usefixtures("uncached")
+
 NOW = datetime(2026, 3, 4, 10, 0, tzinfo=UTC)
 KINDS = ("read", "quiz", "action", "reflect", "read", "video", "checkpoint")
 PAGES = ("/modules/today", "/modules/first-steps", "/modules/progress", "/modules/")
