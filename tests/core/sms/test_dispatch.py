@@ -24,7 +24,8 @@ BODY = "How lonely did you feel today? Reply 0-10"
 
 
 def one(body: str = BODY, **kwargs) -> SmsMessage:
-    participant = db.session.scalar(select(Participant)) or texting_participant()
+    participant = (db.session.scalar(select(Participant).order_by(Participant.id))
+                   or texting_participant())
     row = queue(participant=participant, body=body, purpose="prompt", **kwargs)
     db.session.commit()
     return row
