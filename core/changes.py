@@ -5,7 +5,8 @@ numbers move just before COMMIT, in the writing transaction, so a reader sees th
 and the new numbers together:
 
 - a row of a table no cached page shows (``IGNORED``: sessions, sign-in attempts, the
-  audit log, the scheduler's heartbeat) changes nothing;
+  audit log, the scheduler's heartbeat), and a user row changed only in what signing in
+  keeps (``SIGN_IN_COLUMNS``), change nothing;
 - a row that names a person (``participant_id``, ``user_id`` or ``author_id``), and a
   participant or user row itself, moves that participant's ``data_version`` (a person
   without a participant record, a member of staff, has none: their navigation counts are
@@ -28,7 +29,7 @@ from itertools import chain
 from typing import Any
 
 from flask import g, has_app_context
-from sqlalchemy import BigInteger, String, TextClause, event, or_, select, update
+from sqlalchemy import BigInteger, String, TextClause, event, inspect, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -45,6 +46,9 @@ FORUM = frozenset({"forum_post", "forum_comment", "forum_reaction", "forum_edit"
 #: one counter row locked until commit rather than every participant's
 MANY_PEOPLE = 100
 EPOCH, FORUM_COUNTER = "epoch", "forum"
+#: what signing in writes to a user row; a change to these alone moves nothing
+SIGN_IN_COLUMNS = frozenset({"last_login_at", "password_hash", "mfa_secret",
+                             "mfa_enabled_at", "mfa_last_step"})
 _PERSON_ATTRIBUTES = ("participant_id", "user_id", "author_id")
 
 
@@ -69,6 +73,12 @@ def changed_in_request() -> bool:
     return has_app_context() and bool(g.get("kinship_changed"))
 
 
+def _sign_in_only(user: User) -> bool:
+    """Whether a user row changed only in what signing in keeps (no page shows it)."""
+    changed = {attr.key for attr in inspect(user).attrs if attr.history.has_changes()}
+    return bool(changed) and changed <= SIGN_IN_COLUMNS
+
+
 class _Changes:
     def __init__(self) -> None:
         self.participants: set[int] = set()
@@ -77,7 +87,7 @@ class _Changes:
 
     def add(self, obj: Any) -> None:
         table = getattr(obj, "__tablename__", None)
-        if table in IGNORED:
+        if table in IGNORED or (isinstance(obj, User) and _sign_in_only(obj)):
             return
         if table in FORUM or isinstance(obj, User):
             self.counters.add(FORUM_COUNTER)

@@ -155,3 +155,18 @@ def test_two_transactions_about_the_same_people_in_opposite_orders_both_commit(a
         after = versions()
     for pid in (people["me"], people["other"]):
         assert after[f"p{pid}"] == before[f"p{pid}"] + 2
+
+
+def test_signing_in_moves_nothing_but_a_new_name_does(app, people):
+    """The last sign-in time and a new password show on no cached page; a display name
+    shows in the forum and beside the person's own pages."""
+    with app.app_context():
+        before = versions()
+        user = db.session.get(User, db.session.get(Participant, people["me"]).user_id)
+        user.last_login_at = utcnow()
+        user.mfa_last_step = 12345
+        db.session.commit()
+        assert moved(before) == set()
+        user.display_name = "Calm River"
+        db.session.commit()
+        assert moved(before) == {"forum", f"p{people['me']}"}
