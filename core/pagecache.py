@@ -25,6 +25,7 @@ Costs: a hit is a dictionary look-up and the view's ``version()``; a miss adds t
 from __future__ import annotations
 
 import functools
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -134,6 +135,8 @@ def _key(version: Callable[[], Hashable] | None) -> Hashable | None:
     if row is None or facts is None or facts[0] != row.user_id or changed_in_request():
         return None
     participant = row.user.participant
-    return (request.full_path, row.id, repr(sorted(facts[1].items())),
-            participant.data_version if participant is not None else None,
-            version() if version is not None else None)
+    state = repr((sorted(facts[1].items()),
+                  participant.data_version if participant is not None else None,
+                  version() if version is not None else None))
+    # a 128-bit digest keeps each key small (the settings alone are a JSON object)
+    return request.full_path, row.id, hashlib.blake2b(state.encode(), digest_size=16).digest()
