@@ -74,6 +74,10 @@ def test_the_viewers_own_write_shows_at_once(app, client, auth, people):
     page, statements = visit(app, client, "/modules/today")
     assert "Today you said" in page and "walked by the sea" in page
     assert statements > 1
+    # that view showed "Your mood is saved." and so was not kept; the next one is checked
+    # against the moved version, not served from the copy made before the mood
+    page = served_from_cache(app, client, "/modules/today")
+    assert "walked by the sea" in page and "Your mood is saved." not in page
 
 
 def test_a_write_elsewhere_shows_on_the_next_view(app, client, auth, people):
